@@ -1,0 +1,31 @@
+"""Profiles: strict keys, no silent fallback, notebook parameter validation."""
+import pytest
+
+from dgsslib.profiles import ConfigError, check_notebook_params, dotted_to_nested, parse_value, resolve
+
+
+def test_profiles_resolve_to_their_backbones():
+    assert resolve("smoke")["backbone"] == "tiny"
+    mini = resolve("mini")
+    assert mini["backbone"] == "dinov2_s" and mini["data"]["train"] == "synthetic:source"
+    paper = resolve("paper")
+    assert paper["backbone"] == "dinov2_l" and paper["weights"] == "hub" and paper["data"]["train"] == "gtav:train"
+    assert paper["eval"]["mode"] == "slide" and paper["eval"]["stride"] == 341
+
+
+def test_unknown_keys_and_profiles_fail_with_allowed_values():
+    with pytest.raises(ConfigError, match="max_steps"):
+        resolve("smoke", {"train": {"max_step": 3}})
+    with pytest.raises(ConfigError, match="smoke, mini, paper"):
+        resolve("tiny")
+    with pytest.raises(ConfigError, match="PROFILE"):
+        check_notebook_params("fast", 0, {})
+    with pytest.raises(ConfigError, match="SEED"):
+        check_notebook_params("smoke", "0", {})
+
+
+def test_overrides_and_cli_values():
+    cfg = check_notebook_params("smoke", 1, {"train.lr": 0.5, "method_options.r": 4})
+    assert cfg["train"]["lr"] == 0.5 and cfg["method_options"] == {"r": 4}
+    assert dotted_to_nested({"a.b": 1}) == {"a": {"b": 1}}
+    assert parse_value("1e-4") == 1e-4 and parse_value("true") is True and parse_value("core") == "core"
