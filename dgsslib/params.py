@@ -1,0 +1,153 @@
+"""Exact trainable-parameter counts, built on the meta device (no memory, no weights, < 5 s).
+
+Command line::
+
+    python -m dgsslib.params --backbone dinov2_l --method rein [--option r=4 --option variant=core]
+    python -m dgsslib.params --paper-tables [--json]
+
+The first prints ONE JSON object ``{"backbone", "method", "options", "trainable", "total",
+"img_size", "patch_size"}``: ``trainable`` counts what the method trains on the backbone side
+(the decode head excluded, as Rein++ Table III: "the calculation of trainable parameters
+includes only the backbone"); ``total`` = every backbone parameter + the method's own,
+trainable or not; ``options`` are the method's resolved options (defaults filled in).
+Option values parse as int, float, bool (true/false), none, else str.
+
+Geometry: by default the backbone is built as the Rein configs use it: 512×512 input and the
+patch 14 -> 16 conversion for patch-14 VFMs (DINOv2, EVA02, CLIP, MAE). Only ``total`` (and
+Full's trainable count) depend on it: DINOv2-L has 304,198,656 parameters at patch 16 / 512
+(Rein++ Table V: 304.20M) and 304,367,616 at its native patch 14 / 518.
+``--patch-size native`` keeps the native patch.
+
+``--paper-tables`` prints Rein++ Tables III, V, VI and VIII: ours vs the paper
+(see :mod:`dgsslib.paper_tables`). Taught in ``notebooks/10_rein_g.ipynb``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import json
+import sys
+from typing import Any
+
+
+def parse_value(text: str) -> Any:
+    """'4' -> 4, '1e-3' -> 0.001, 'true' -> True, 'none' -> None, else the string."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_options(items: list[str] | None) -> dict[str, Any]:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--option needs key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = parse_value(v)
+    return out
+
+
+def build_meta(backbone: str, method: str, options: dict | None = None, img_size: int = 512,
+               patch_size: int | str | None = 16):
+    """(vfm, method) built and attached on the meta device. ``patch_size``: 16 (Rein's
+    conversion for patch-14 models), ``None``/"native" (keep the VFM's own patch)."""
+    import torch
+
+    from .adapters import build_method
+    from .backbones.registry import get_spec
+
+    spec = get_spec(backbone)
+    ps = None if patch_size in (None, "native") else int(patch_size)
+    if ps == spec.patch_size:
+        ps = None
+    with torch.device("meta"):
+        m = build_method(method, **(options or {}))
+        vfm = copy.deepcopy(_meta_vfm(backbone, img_size, ps))  # attach mutates: work on a copy
+        m.attach(vfm)
+    return vfm, m
+
+
+@functools.lru_cache(maxsize=8)
+def _meta_vfm(backbone: str, img_size: int, patch_size: int | None):
+    import torch
+
+    from .backbones.vfm import load_vfm
+
+    with torch.device("meta"):
+        return load_vfm(backbone, weights="none", img_size=img_size, patch_size=patch_size, verbose=False)
+
+
+def count_params(backbone: str, method: str, options: dict | None = None, img_size: int = 512,
+                 patch_size: int | str | None = 16) -> dict:
+    """The JSON record the CLI prints (trainable = backbone side only, the head excluded)."""
+    from .backbones.registry import get_spec
+
+    vfm, m = build_meta(backbone, method, options, img_size, patch_size)
+    seen, total = set(), 0
+    for p in list(vfm.model.parameters()) + list(m.parameters()):
+        if id(p) not in seen:
+            seen.add(id(p))
+            total += p.numel()
+    native = get_spec(backbone).patch_size
+    return {"backbone": backbone, "method": method, "options": _jsonable(m.options),
+            "trainable": int(m.num_trainable()), "total": int(total),
+            "img_size": img_size, "patch_size": vfm.patch_size if patch_size not in (None, "native") else native}
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: (v if isinstance(v, (int, float, bool, str, type(None))) else str(v)) for k, v in d.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .adapters import METHODS
+    from .backbones.registry import BACKBONES
+
+    ap = argparse.ArgumentParser(prog="python -m dgsslib.params", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--backbone", help=f"one of: {', '.join(BACKBONES)}")
+    ap.add_argument("--method", help=f"one of: {', '.join(METHODS)}")
+    ap.add_argument("--option", action="append", metavar="KEY=VALUE", help="a method option (repeatable)")
+    ap.add_argument("--img-size", type=int, default=512)
+    ap.add_argument("--patch-size", default="16", help="16 (Rein's patch-14->16 conversion, default) or native")
+    ap.add_argument("--paper-tables", action="store_true", help="print Rein++ Tables III/V/VI/VIII, ours vs paper")
+    ap.add_argument("--json", action="store_true", help="with --paper-tables: machine-readable rows")
+    args = ap.parse_args(argv)
+
+    if args.paper_tables:
+        from .paper_tables import param_rows, print_param_tables
+        rows = param_rows()
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        else:
+            print_param_tables(rows)
+        return 0 if all(r["match"] for r in rows if r.get("must_match")) else 1
+
+    if not args.backbone or not args.method:
+        ap.error("--backbone and --method are required (or use --paper-tables)")
+    if args.backbone not in BACKBONES:
+        ap.error(f"unknown backbone {args.backbone!r}; choose one of: {', '.join(BACKBONES)}")
+    if args.method not in METHODS:
+        ap.error(f"unknown method {args.method!r}; choose one of: {', '.join(METHODS)}")
+    if args.patch_size not in ("native",) and not args.patch_size.isdigit():
+        ap.error(f"--patch-size must be an integer or 'native', got {args.patch_size!r}")
+    try:
+        options = parse_options(args.option)
+        rec = count_params(args.backbone, args.method, options, args.img_size,
+                           "native" if args.patch_size == "native" else int(args.patch_size))
+    except (ValueError, NotImplementedError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(rec))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
