@@ -11,37 +11,19 @@ the expected tree: data_scripts/README.md. Afterwards run
 
 Usage: python data_scripts/prepare_dark_zurich.py [--root DIR] [--workers N]
 """
+
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dgsslib.data import dark_zurich  # noqa: E402
-from dgsslib.data.base import DatasetError, default_root  # noqa: E402
-from dgsslib.data.imageio import summarize  # noqa: E402
+from dgsslib.data.prepare_cli import prepare_main  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--root", default=None,
-                   help="dataset root (default: $DGSS_DATA/dark_zurich or ./data/dark_zurich; "
-                   f"now {default_root('dark_zurich')})")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    a = p.parse_args(argv)
-    try:
-        results = dark_zurich.prepare(a.root, a.workers, not a.no_progress)
-    except DatasetError as e:
-        print(f"ERROR {e}", file=sys.stderr)
-        return 1
-    code = summarize(results, "prepare dark_zurich")
-    if code == 0:
-        root = f" --root {a.root}" if a.root else ""
-        print(f"next: python data_scripts/verify.py dark_zurich{root}")
-    return code
+    return prepare_main("dark_zurich", __doc__, argv)
 
 
 if __name__ == "__main__":
