@@ -8,7 +8,6 @@ STAMP := $(VENV)/.dgss-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 NB_TIMEOUT ?= 900
 export PYTHONUNBUFFERED := 1
-export MPLBACKEND := Agg
 
 .PHONY: help install test unit notebooks-smoke nbval demo smoke bench params lint clean
 

@@ -3,6 +3,9 @@
     python notebooks/build.py            # rebuild every notebook whose source changed (keeps outputs
                                          # of cells whose source is unchanged)
     python notebooks/build.py --check    # exit 1 if a notebook's cell sources differ from src/
+    python notebooks/build.py --adopt build/notebooks/mini/01_frozen_vs_full.ipynb
+                                         # commit an executed run's outputs (papermill's injected
+                                         # parameters cell is dropped, so PROFILE stays a choice)
 
 Cell markers: ``# %% [markdown]`` (markdown; lines start with "# "), ``# %%`` (code) and
 ``# %% tags=["parameters"]`` (the papermill parameters cell). Reviewing a .py diff beats an
@@ -70,7 +73,27 @@ def build(src_path: Path, check: bool = False) -> bool:
     return True
 
 
+def adopt(executed: Path) -> None:
+    """Copy the outputs of an executed notebook onto notebooks/<name>.ipynb (sources must match)."""
+    nb = nbformat.read(executed, as_version=4)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    for c in nb.cells:
+        for key in ("papermill", "execution"):
+            c.metadata.pop(key, None)
+    nb.metadata.pop("papermill", None)
+    target = HERE / executed.name
+    src = nbformat.read(target, as_version=4)
+    if [c.source for c in src.cells] != [c.source for c in nb.cells]:
+        raise SystemExit(f"{executed} was executed from other sources than {target.name}: rebuild and re-run")
+    nbformat.write(nb, target)
+    print(f"adopted outputs of {executed} into notebooks/{target.name} ({target.stat().st_size / 1e3:.0f} kB)")
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--adopt"]:
+        for path in argv[1:]:
+            adopt(Path(path))
+        return 0
     check = "--check" in argv
     ok = all([build(p, check) for p in sorted((HERE / "src").glob("*.py"))])
     return 0 if ok else 1

@@ -21,6 +21,7 @@ SEED = 0
 OVERRIDES = {}  # e.g. {"data.size": [224, 448]}
 
 # %%
+%matplotlib inline
 from dgsslib.notebook import setup, environment_report
 
 cfg = setup(PROFILE, SEED, OVERRIDES, notebook="00_setup_and_benchmark")
@@ -73,7 +74,7 @@ from dgsslib.viz import domain_grid
 size = tuple(cfg["data"]["size"])
 domains = ["source", *TARGET_DOMAINS, *ADVERSE_DOMAINS]
 sets = {d: SyntheticStreets(d, split="val", length=8, size=size, seed=SEED) for d in domains}
-fig = domain_grid(sets, n=2 if PROFILE == "smoke" else 3)
+display(domain_grid(sets, n=2 if PROFILE == "smoke" else 3))
 
 # %% [markdown]
 # Same index, every domain: the label map is identical (check it), the pixels are not.

@@ -17,6 +17,7 @@ SEED = 0
 OVERRIDES = {}  # e.g. {"train.max_steps": 500}
 
 # %%
+%matplotlib inline
 from dgsslib.notebook import setup
 
 cfg = setup(PROFILE, SEED, OVERRIDES, notebook="01_frozen_vs_full")
@@ -123,12 +124,26 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
+# Training loss (Rein++ Fig. 6: more trainable parameters fit the source better — lower loss — yet
+# generalize worse):
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 2.8))
+for r in runs:
+    steps = [h["step"] for h in r["history"]]
+    ax.plot(steps, [h["loss"] for h in r["history"]], label=r["tag"], alpha=0.8)
+ax.set_xlabel("step")
+ax.set_ylabel("training loss (CE)")
+ax.legend()
+plt.show()
+
+# %% [markdown]
 # Per-class IoU on each domain (which classes break first under a style shift?):
 
 # %%
 from dgsslib.viz import per_class_heatmap
 
-fig = per_class_heatmap(runs[0]["metrics"])
+display(per_class_heatmap(runs[0]["metrics"]))
 
 # %%
 from dgsslib.notebook import save_results

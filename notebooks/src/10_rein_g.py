@@ -18,6 +18,7 @@ OVERRIDES = {}  # e.g. {"train.max_steps": 400}
 SEEDS = [0]  # more seeds where runtime allows, e.g. [0, 1]
 
 # %%
+%matplotlib inline
 from dgsslib.notebook import setup
 
 cfg = setup(PROFILE, SEED, OVERRIDES, notebook="10_rein_g")
@@ -194,6 +195,21 @@ for mth in METHODS:
                  f"{src:.1f} | {tgt:.1f} | {adv:.1f} | {len(rs)} |")
 display(Markdown("\n".join(lines)))
 
+# %%
+import matplotlib.pyplot as plt
+
+fig, ax = plt.subplots(figsize=(8, 3))
+groups = [("source", lambda r: r["metrics"]["source"]["miou"]),
+          ("targets", lambda r: r["summary"].get("mean_targets", np.nan)),
+          ("adverse", lambda r: r["summary"].get("mean_adverse", np.nan))]
+for g, (name, get) in enumerate(groups):
+    vals = [np.mean([get(r) for r in saved if r["method"] == mth]) for mth in METHODS]
+    ax.bar([i + 0.27 * g for i in range(len(METHODS))], vals, width=0.27, label=name)
+ax.set_xticks([i + 0.27 for i in range(len(METHODS))], [label[m] for m in METHODS])
+ax.set_ylabel("mIoU")
+ax.legend()
+plt.show()
+
 # %% [markdown]
 # Per domain (first seed):
 
@@ -208,8 +224,6 @@ display(Markdown(runs_table([r for r in saved if r.get("seed", 0) == SEEDS[0]], 
 # regions/instances (the paper's "instance-aware tokens").
 
 # %%
-import matplotlib.pyplot as plt
-
 from dgsslib.data.sources import build_source
 from dgsslib.model import build_model
 from dgsslib.checkpoint import load_tensors
