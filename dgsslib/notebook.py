@@ -44,12 +44,30 @@ def variant(cfg: dict, **changes) -> dict:
     return merge(copy.deepcopy(cfg), dotted_to_nested(changes))
 
 
-def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = True) -> dict:
-    """Train one configuration (``dgsslib.train.fit``) and return its results record."""
+def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = True, reuse: bool = True) -> dict:
+    """Train one configuration (``dgsslib.train.fit``) and return its results record.
+
+    With ``reuse=True`` a finished run in ``work_root/tag`` whose config equals ``cfg`` is not
+    trained again (re-running a notebook, or adding a seed, costs only the new runs); an
+    interrupted run resumes from its last checkpoint.
+    """
+    import json
+
     from .train import fit
     work = Path(work_root) / tag
+    done = work / "results.json"
+    if reuse and done.exists():
+        rec = json.loads(done.read_text())
+        if json.loads(json.dumps(rec.get("config"), default=str)) == json.loads(json.dumps(cfg, default=str)):
+            print(f"[dgsslib] {tag}: reusing the finished run in {work} (delete it to retrain)")
+            rec.setdefault("tag", tag)
+            return rec
+    same = (work / "config.json").exists() and json.loads((work / "config.json").read_text()) == \
+        json.loads(json.dumps(cfg, default=str))
+    if reuse and (work / "ckpt").exists() and not same:
+        print(f"[dgsslib] {tag}: the config changed since the checkpoints in {work} were written; training from scratch")
     t0 = time.time()
-    rec = fit(cfg, work, progress=progress)
+    rec = fit(cfg, work, resume=reuse and same, progress=progress)
     rec["tag"], rec["wall_seconds"] = tag, round(time.time() - t0, 1)
     return rec
 

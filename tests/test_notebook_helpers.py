@@ -1,0 +1,15 @@
+"""Notebook helpers: a finished run is reused only when its config is identical."""
+from dgsslib.notebook import train_and_eval, variant
+from dgsslib.profiles import resolve
+
+
+def test_finished_runs_are_reused_only_for_the_same_config(tmp_path, capsys):
+    cfg = resolve("smoke", {"data": {"train_length": 4, "eval_length": 2, "eval": ["synthetic:source"]},
+                            "train": {"max_steps": 2, "batch_size": 2}})
+    first = train_and_eval(cfg, tmp_path, "a", progress=False)
+    again = train_and_eval(cfg, tmp_path, "a", progress=False)
+    assert "reusing" in capsys.readouterr().out
+    assert again["metrics"] == first["metrics"]
+    other = train_and_eval(variant(cfg, **{"train.max_steps": 3}), tmp_path, "a", progress=False)
+    assert "reusing" not in capsys.readouterr().out
+    assert other["config"]["train"]["max_steps"] == 3
