@@ -197,7 +197,7 @@ def fit(cfg: dict, work_dir: str | Path, resume: bool = False, model=None, progr
                         {"step": tc["max_steps"], "config": cfg, **ck.identity(cfg)})
         metrics = evaluate_all(model, cfg, device, amp_dtype, progress)
         record = run_record(cfg, model, metrics, train_seconds=train_s, steps_run=step + 1 - start,
-                            history=history[-200:], resumed_from=start or None)
+                            history=history[:: max(1, len(history) // 1000)], resumed_from=start or None)
         write_json(work_dir / "results.json", record)
     if world > 1:
         torch.distributed.barrier()

