@@ -73,16 +73,23 @@ def load_results(root: Path | None = None) -> dict[str, dict]:
 
 
 def readme_table(root: Path | None = None) -> str:
-    """The README's results table, one row per (notebook, profile, run)."""
-    rows = ["| notebook | profile | backbone (weights) | method | source mIoU | targets mIoU | adverse mIoU |",
-            "|---|---|---|---|---|---|---|"]
+    """The README's results table: one row per (notebook, profile, method), mean over seeds."""
+    rows = ["| notebook | profile | backbone (weights) | method | seeds | source mIoU | targets mIoU | adverse mIoU |",
+            "|---|---|---|---|---|---|---|---|"]
+    fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+    mean = lambda xs: None if not xs else sum(xs) / len(xs)  # noqa: E731
     for key, rec in load_results(root).items():
+        nb, profile = key.split("/")
+        if profile == "smoke":  # plumbing checks, not measurements
+            continue
+        groups: dict[tuple, list] = {}
         for run in rec.get("runs", [rec]):
-            m, s = run.get("metrics", {}), run.get("summary", {})
-            src = m.get("source", {}).get("miou")
-            fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
-            rows.append(f"| {key.split('/')[0]} | {key.split('/')[1]} | {run.get('backbone')} ({run.get('weights')}) | "
-                        f"{run.get('method')} | {fmt(src)} | {fmt(s.get('mean_targets'))} | {fmt(s.get('mean_adverse'))} |")
+            groups.setdefault((run.get("backbone"), run.get("weights"), run.get("method")), []).append(run)
+        for (bb, w, method), runs in groups.items():
+            src = mean([r["metrics"]["source"]["miou"] for r in runs if "source" in r.get("metrics", {})])
+            tgt = mean([r["summary"]["mean_targets"] for r in runs if "mean_targets" in r.get("summary", {})])
+            adv = mean([r["summary"]["mean_adverse"] for r in runs if "mean_adverse" in r.get("summary", {})])
+            rows.append(f"| {nb} | {profile} | {bb} ({w}) | {method} | {len(runs)} | {fmt(src)} | {fmt(tgt)} | {fmt(adv)} |")
     return "\n".join(rows)
 
 
