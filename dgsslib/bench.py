@@ -8,7 +8,7 @@ What is measured, and how:
 * Inputs are synthetic: random uint8 images and labels made of a few class blocks (plus an
   ignore strip) so that Mask2Former's matcher has real targets. One fixed batch is reused.
 * One step = forward (bf16 autocast on CUDA by default), loss, backward, gradient masks (if the
-  method has any) and an AdamW step over :func:`dgsslib.train.param_groups` -- the very
+  method has any) and an AdamW step over :func:`dgsslib.optim.param_groups` -- the very
   parameters training optimises. ``W`` warm-up steps are run and discarded, then ``N`` steps are
   timed one by one (``torch.cuda.synchronize()`` before and after each on CUDA); the median and
   mean are reported in s/iter.
@@ -48,7 +48,6 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from .data.labels import IGNORE_INDEX, NUM_CLASSES
 
@@ -65,20 +64,14 @@ COLUMNS = ("date", "device", "torch", "backbone", "method", "head", "batch", "cr
 def build_bench_model(backbone: str, method: str, head: str = "mask2former", crop: int = 512,
                       options: dict | None = None, patch16: bool = False, depth: int | None = None,
                       verbose: bool = False):
-    """A :class:`SegModel` with random weights, built as :func:`dgsslib.model.build_model` does
-    (plus ``depth`` for reduced test backbones)."""
-    from .adapters import build_method
-    from .backbones import load_vfm
-    from .heads import build_head
-    from .model import SegModel
-
-    vfm = load_vfm(backbone, weights="none", img_size=crop, patch_size=16 if patch16 else None,
-                   depth=depth, verbose=verbose)
-    meth = build_method(method, **(options or {}))
-    meth.attach(vfm)
-    queries = meth.queries()
-    hd = build_head(head, [vfm.model.embed_dim] * len(vfm.out_indices), queries=queries)
-    return SegModel(vfm, meth, hd, pyramid=head == "mask2former")
+    """A :class:`SegModel` with random weights, built by :func:`dgsslib.model.build_model` from a
+    config (plus ``depth`` for reduced test backbones)."""
+    from .model import build_model
+    from .profiles import resolve
+    cfg = resolve("smoke", {"backbone": backbone, "weights": "none", "method": method,
+                            "method_options": dict(options or {}), "head": head, "img_size": crop,
+                            "patch_size": 16 if patch16 else None})
+    return build_model(cfg, verbose=verbose, depth=depth)
 
 
 def synthetic_batch(batch: int, crop: int, device: torch.device, seed: int = 0,
@@ -95,16 +88,6 @@ def synthetic_batch(batch: int, crop: int, device: torch.device, seed: int = 0,
             labels[b, ys, xs] = cls[k % len(cls)]
         labels[b, crop - max(1, crop // 8):] = IGNORE_INDEX
     return images.to(device), labels.to(device)
-
-
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype (None = plain fp32), with train.amp's semantics:
-    auto -> bf16 on CUDA, fp32 on CPU; bf16 -> bf16 autocast on any device; fp32 -> none."""
-    if dtype not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"dtype must be auto, bf16 or fp32, got {dtype!r}")
-    if dtype == "bf16" or (dtype == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
 
 
 def state_bytes(model) -> dict[str, int]:
@@ -150,21 +133,17 @@ def run_bench(backbone: str, method: str, batch: int, crop: int, steps: int = 10
               patch16: bool = False, depth: int | None = None, lr: float = 1e-4,
               weight_decay: float = 0.05, seed: int = 0, progress: bool = True) -> dict:
     """Run ``warmup`` + ``steps`` training steps on synthetic data; return the measurements."""
-    from .train import param_groups
+    from .optim import apply_grad_masks, apply_masked_weight_decay, build_optimizer
+    from .runtime import amp_dtype
     if steps < 1 or warmup < 0 or batch < 1 or crop < 1:
         raise ValueError(f"need steps >= 1, warmup >= 0, batch >= 1, crop >= 1 "
                          f"(got steps={steps}, warmup={warmup}, batch={batch}, crop={crop})")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cuda = device.type == "cuda"
-    amp = resolve_dtype(dtype, device)
+    amp = amp_dtype(dtype, device)
     torch.manual_seed(seed)
     model = build_bench_model(backbone, method, head, crop, options, patch16, depth).to(device)
-    groups = param_groups(model, lr, weight_decay)
-    if not groups:
-        raise ValueError(f"method {method!r} with head {head!r} trains nothing: no parameter requires grad")
-    opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8)
-    masks = model.method.grad_masks()
-    params = dict(model.named_parameters())
+    opt = build_optimizer(model, {"lr": lr, "weight_decay": weight_decay})
     images, labels = synthetic_batch(batch, crop, device, seed)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     model.train()
@@ -179,9 +158,9 @@ def run_bench(backbone: str, method: str, batch: int, crop: int, steps: int = 10
         loss = model.loss(out, labels, generator=gen)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        for name, m in (masks or {}).items():
-            if params[name].grad is not None:
-                params[name].grad.mul_(m.to(params[name].grad.device))
+        masks = model.method.grad_masks(0)
+        apply_grad_masks(masks, opt)
+        apply_masked_weight_decay(opt, masks)
         opt.step()
         if cuda:
             torch.cuda.synchronize(device)
@@ -192,7 +171,8 @@ def run_bench(backbone: str, method: str, batch: int, crop: int, steps: int = 10
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
     times = []
-    bar = tqdm(range(warmup + steps), desc=f"bench {backbone}/{method}", disable=not progress)
+    from .progress import progress_bar
+    bar = progress_bar(range(warmup + steps), desc=f"bench {backbone}/{method}", disable=not progress)
     for i in bar:
         dt = step()
         if i >= warmup:
@@ -234,7 +214,7 @@ def markdown_header() -> str:
     return (
         "# Training-cost bench (`python -m dgsslib.bench`)\n\n"
         "**All rows use random weights** (`weights=none`) and synthetic inputs: cost does not depend on\n"
-        "the weight values. One step = forward + loss + backward + AdamW over `train.param_groups`.\n"
+        "the weight values. One step = forward + loss + backward + AdamW over `optim.param_groups`.\n"
         "s/iter: median and mean over the timed steps (after warm-up); h/40k it = median × 40,000. Peak mem: CUDA max allocated\n"
         "(GiB) or, on CPU, the process's peak RSS -- see `mem kind`. Trainable backbone params:\n"
         "`method.num_trainable()` (head excluded, as the papers count). State: bytes of\n"

@@ -5,7 +5,13 @@ A checkpoint file holds ``model.<name>`` (trainable parameters and head/method b
 ``optim.<name>.<slot>`` (AdamW moments) tensors; its safetensors metadata (and a ``.json``
 sidecar for people) records backbone, weights, method + options, head, config, step and RNG
 states. Writes go to a temporary file and are renamed into place, so a kill never leaves a
-half-written checkpoint. Resuming from another backbone/method is refused with a clear message.
+half-written checkpoint. Resuming from another backbone/method/recipe is refused with a clear
+message. ``recipe.<name>`` tensors hold the recipe's state (an EMA teacher, a selection map).
+
+Finding the checkpoint to resume: ``latest.json`` names the newest; when it, or the file it
+names, is missing, truncated or unreadable, :func:`resume_point` falls back to the newest
+checkpoint that opens and says which -- a damaged file never silently restarts a run from step
+0. Rotation (``keep_ckpts``) deletes old files only after the new one has been read back.
 Taught in ``notebooks/01_frozen_vs_full.ipynb``.
 """
 from __future__ import annotations
@@ -23,7 +29,11 @@ from safetensors.torch import save_file
 
 
 class CheckpointMismatch(RuntimeError):
-    pass
+    """A checkpoint that does not belong to this run (another model, recipe or config)."""
+
+
+class CheckpointError(CheckpointMismatch):
+    """A checkpoint file that cannot be read (missing, truncated, not safetensors)."""
 
 
 def _atomic_json(path: Path, obj) -> None:
@@ -51,17 +61,33 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> No
 def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads((f.metadata() or {}).get("dgsslib", "{}"))
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get("dgsslib", "{}"))
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises its own error types for truncated/foreign files
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
+                              "it is truncated or not a dgsslib safetensors file") from exc
     return tensors, meta
+
+
+def readable(path: Path) -> bool:
+    """True when ``path`` is a complete safetensors file (header and every tensor readable)."""
+    try:
+        load_tensors(path)
+        return True
+    except CheckpointError:
+        return False
+
+
+IDENTITY_KEYS = ("backbone", "method", "method_options", "head", "head_options", "patch_size",
+                 "recipe", "recipe_options")
 
 
 def identity(meta_or_cfg: dict) -> dict:
     """What must agree between a checkpoint and the run resuming from it."""
-    keys = ("backbone", "method", "method_options", "head", "head_options", "patch_size")
-    return {k: meta_or_cfg.get(k) for k in keys}
+    return {k: meta_or_cfg.get(k) for k in IDENTITY_KEYS}
 
 
 def check_compatible(meta: dict, cfg: dict, path) -> None:
@@ -73,9 +99,13 @@ def check_compatible(meta: dict, cfg: dict, path) -> None:
                                  "Use a fresh --work-dir, or the same backbone/method/options.")
 
 
-def save_checkpoint(path: Path, model, optimizer, step: int, cfg: dict, extra: dict | None = None) -> None:
+def save_checkpoint(path: Path, model, optimizer, step: int, cfg: dict, extra: dict | None = None,
+                    recipe=None) -> None:
     names = {id(p): n for n, p in model.named_parameters()}
     tensors = {f"model.{k}": v for k, v in model.trainable_state().items()}
+    if recipe is not None:
+        tensors.update({f"recipe.{k}": v for k, v in recipe.state_tensors().items()})
+        extra = {**(extra or {}), "recipe_state": recipe.state_meta()}
     for group in optimizer.param_groups:
         for p in group["params"]:
             for slot, val in optimizer.state.get(p, {}).items():
@@ -86,8 +116,8 @@ def save_checkpoint(path: Path, model, optimizer, step: int, cfg: dict, extra: d
     save_tensors(path, tensors, meta)
 
 
-def load_checkpoint(path: Path, model, optimizer=None, cfg: dict | None = None) -> dict:
-    """Restore trainable state (strictly) and optimiser moments; return the metadata."""
+def load_checkpoint(path: Path, model, optimizer=None, cfg: dict | None = None, recipe=None) -> dict:
+    """Restore trainable state (strictly), optimiser moments and the recipe's state; return the metadata."""
     tensors, meta = load_tensors(path)
     if cfg is not None:
         check_compatible(meta, cfg, path)
@@ -109,21 +139,59 @@ def load_checkpoint(path: Path, model, optimizer=None, cfg: dict | None = None) 
                 name, slot = k[len("optim."):].rsplit(".", 1)
                 p = params[name]
                 optimizer.state.setdefault(p, {})[slot] = v.to(p.device)
+    if recipe is not None:
+        recipe.load_state_tensors({k[len("recipe."):]: v for k, v in tensors.items() if k.startswith("recipe.")})
+        recipe.load_state_meta(meta.get("recipe_state", {}))
     return meta
 
 
+def step_files(work_dir: Path) -> list[Path]:
+    """Every ``ckpt/step_*.safetensors``, oldest first."""
+    return sorted((Path(work_dir) / "ckpt").glob("step_*.safetensors"))
+
+
 def latest_checkpoint(work_dir: Path) -> Path | None:
+    """The checkpoint ``latest.json`` names, if it exists (no validity check: see resume_point)."""
     ptr = Path(work_dir) / "ckpt" / "latest.json"
-    if not ptr.exists():
+    try:
+        path = Path(work_dir) / "ckpt" / json.loads(ptr.read_text())["file"]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    path = Path(work_dir) / "ckpt" / json.loads(ptr.read_text())["file"]
     return path if path.exists() else None
 
 
+def resume_point(work_dir: Path) -> tuple[Path | None, list[str]]:
+    """(newest readable checkpoint or None, notes on every damaged or missing one skipped)."""
+    notes = []
+    named = latest_checkpoint(work_dir)
+    ptr = Path(work_dir) / "ckpt" / "latest.json"
+    if ptr.exists() and named is None:
+        notes.append(f"{ptr} is unreadable or names a missing file")
+    candidates = ([named] if named is not None else []) + [p for p in reversed(step_files(work_dir)) if p != named]
+    candidates.sort(key=lambda p: p.name, reverse=True)  # step_0000040 > step_0000020
+    for path in candidates:
+        if readable(path):
+            return path, notes
+        notes.append(f"{path.name} is truncated or unreadable: skipped")
+    return None, notes
+
+
 def write_latest(work_dir: Path, path: Path, step: int, keep: int = 2) -> None:
+    """Point ``latest.json`` at ``path`` (after reading it back) and delete checkpoints beyond ``keep``."""
     ckdir = Path(work_dir) / "ckpt"
+    if not readable(path):
+        raise CheckpointError(f"checkpoint {path} did not read back after writing (disk full?)")
     _atomic_json(ckdir / "latest.json", {"file": path.name, "step": step})
-    olds = sorted(ckdir.glob("step_*.safetensors"))
-    for old in olds[:-keep] if keep > 0 else []:
+    olds = [p for p in step_files(work_dir) if p != path]
+    for old in olds[: max(0, len(olds) - (keep - 1))] if keep > 0 else []:
         old.unlink(missing_ok=True)
         old.with_suffix(".json").unlink(missing_ok=True)
+
+
+def demote(path: Path, reason: str) -> None:
+    """Rename a checkpoint whose weights proved bad to ``*.bad`` (kept for inspection)."""
+    path = Path(path)
+    for p in (path, path.with_suffix(".json")):
+        if p.exists():
+            os.replace(p, p.with_name(p.name + ".bad"))
+    (path.parent / (path.name + ".bad.txt")).write_text(reason + "\n")

@@ -3,8 +3,8 @@
     IoU_c = TP_c / (TP_c + FP_c + FN_c),     mIoU = mean over classes present (GT or prediction)
 
 Classes absent from both ground truth and prediction give NaN and are left out of the mean
-(the mmseg convention). Sliding window (Rein configs: crop 512, stride 341) sums the class
-scores of overlapping windows and divides by the overlap count; predictions are resized
+(the mmseg convention). Inference goes through ``model.predict`` (whole / sliding window by default,
+:mod:`dgsslib.inference`; a method may bring its own); predictions are resized
 to the *original label resolution* before scoring. Every result records its test scale.
 Taught in ``notebooks/01_frozen_vs_full.ipynb``.
 """
@@ -16,9 +16,11 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .data.labels import CLASSES, IGNORE_INDEX, NUM_CLASSES
+from .data.sources import collate
+from .inference import default_predict
+from .progress import progress_bar
 
 
 def confusion_matrix(pred: torch.Tensor, label: torch.Tensor, num_classes: int = NUM_CLASSES,
@@ -29,7 +31,10 @@ def confusion_matrix(pred: torch.Tensor, label: torch.Tensor, num_classes: int =
     return torch.bincount(idx, minlength=num_classes ** 2).reshape(num_classes, num_classes).cpu()
 
 
-def iou_from_confusion(conf: torch.Tensor) -> dict:
+def iou_from_confusion(conf: torch.Tensor, class_subset=None) -> dict:
+    """mIoU over all classes; with ``class_subset`` (trainIds, e.g. the 16 Synthia classes) also
+    ``miou<N>``: the mean IoU over those classes only, from the same 19×19 matrix (as the
+    Synthia -> X papers report mIoU16 beside mIoU19), and ``class_subset`` (their names)."""
     conf = conf.double()
     tp = conf.diag()
     denom = conf.sum(0) + conf.sum(1) - tp
@@ -37,8 +42,14 @@ def iou_from_confusion(conf: torch.Tensor) -> dict:
     valid = ~torch.isnan(iou)
     miou = float(iou[valid].mean()) * 100 if valid.any() else float("nan")
     acc = float(tp.sum() / conf.sum().clamp(min=1)) * 100
-    return {"miou": miou, "acc": acc,
-            "per_class": {c: (None if math.isnan(v) else round(v * 100, 2)) for c, v in zip(CLASSES, iou.tolist())}}
+    out = {"miou": miou, "acc": acc,
+           "per_class": {c: (None if math.isnan(v) else round(v * 100, 2)) for c, v in zip(CLASSES, iou.tolist())}}
+    if class_subset is not None:
+        sub = iou[list(class_subset)]
+        sub = sub[~torch.isnan(sub)]
+        out[f"miou{len(class_subset)}"] = float(sub.mean()) * 100 if len(sub) else float("nan")
+        out["class_subset"] = [CLASSES[i] for i in class_subset]
+    return out
 
 
 def resize_keep_ratio(hw: tuple[int, int], scale: tuple[int, int]) -> tuple[int, int]:
@@ -50,28 +61,6 @@ def resize_keep_ratio(hw: tuple[int, int], scale: tuple[int, int]) -> tuple[int,
 
 
 @torch.no_grad()
-def slide_probs(model, images: torch.Tensor, crop: int, stride: int) -> torch.Tensor:
-    """B×K×H×W class scores averaged over crop×crop windows every ``stride`` pixels."""
-    B, _, H, W = images.shape
-    ch, cw = min(crop, H), min(crop, W)
-    ny = max(math.ceil((H - ch) / stride), 0) + 1
-    nx = max(math.ceil((W - cw) / stride), 0) + 1
-    probs = count = None
-    for iy in range(ny):
-        for ix in range(nx):
-            y0 = min(iy * stride, H - ch)
-            x0 = min(ix * stride, W - cw)
-            win = images[:, :, y0:y0 + ch, x0:x0 + cw]
-            p = model.semantic_logits(win).float()  # class scores, averaged as mmseg does
-            if probs is None:
-                probs = images.new_zeros((B, p.shape[1], H, W), dtype=torch.float32)
-                count = images.new_zeros((1, 1, H, W), dtype=torch.float32)
-            probs[:, :, y0:y0 + ch, x0:x0 + cw] += p
-            count[:, :, y0:y0 + ch, x0:x0 + cw] += 1
-    return probs / count
-
-
-@torch.no_grad()
 def predict(model, images: torch.Tensor, mode: str = "whole", crop: int = 512, stride: int = 341,
             test_scale: tuple[int, int] | None = None, out_hw: tuple[int, int] | None = None) -> torch.Tensor:
     """B×H×W predictions at ``out_hw`` (default: the image size)."""
@@ -80,25 +69,17 @@ def predict(model, images: torch.Tensor, mode: str = "whole", crop: int = 512, s
     if test_scale is not None:
         x = F.interpolate(x, size=resize_keep_ratio(x.shape[-2:], tuple(test_scale)), mode="bilinear",
                           align_corners=False)
-    if mode == "slide":
-        probs = slide_probs(model, x, crop, stride)
-    elif mode == "whole":
-        probs = model.semantic_logits(x).float()
-    else:
-        raise ValueError(f"eval mode must be 'whole' or 'slide', got {mode!r}")
+    probs = model.predict(x, mode=mode, crop=crop, stride=stride) if hasattr(model, "predict") \
+        else default_predict(model, x, mode, crop, stride)
     if tuple(probs.shape[-2:]) != out_hw:
         probs = F.interpolate(probs, size=out_hw, mode="bilinear", align_corners=False)
     return probs.argmax(1)
 
 
-def _collate(batch):
-    return {"image": torch.stack([b["image"] for b in batch]), "label": torch.stack([b["label"] for b in batch])}
-
-
 @torch.no_grad()
 def evaluate(model, dataset, mode: str = "whole", crop: int = 512, stride: int = 341,
              test_scale=None, batch_size: int = 8, device=None, desc: str = "eval",
-             amp_dtype: torch.dtype | None = None, progress: bool = True) -> dict:
+             amp_dtype: torch.dtype | None = None, progress: bool = True, class_subset=None) -> dict:
     """mIoU of ``model`` on ``dataset`` (samples {"image": uint8 3×H×W, "label": H×W})."""
     device = device or next(model.parameters()).device
     was_training = model.training
@@ -107,19 +88,35 @@ def evaluate(model, dataset, mode: str = "whole", crop: int = 512, stride: int =
     t0 = time.time()
     same_size = mode == "whole" and test_scale is None
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size if same_size else 1,
-                                         shuffle=False, collate_fn=_collate, num_workers=0)
-    for batch in tqdm(loader, desc=desc, leave=False, disable=not progress):
+                                         shuffle=False, collate_fn=collate, num_workers=0)
+    for batch in progress_bar(loader, desc=desc, leave=False, disable=not progress):
         img, lab = batch["image"].to(device), batch["label"].to(device)
         with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             pred = predict(model, img, mode, crop, stride, test_scale, out_hw=lab.shape[-2:])
         conf += confusion_matrix(pred, lab)
     model.train(was_training)
-    res = iou_from_confusion(conf)
+    stats = model.predict_stats() if hasattr(model, "predict_stats") else {}
+    res = iou_from_confusion(conf, class_subset)
+    # every entry records how it was measured (whole mode uses no window: crop/stride None)
     res.update(n_images=len(dataset), mode=mode, test_scale=list(test_scale) if test_scale else "native",
-               seconds=round(time.time() - t0, 2))
-    if mode == "slide":
-        res.update(crop=crop, stride=stride)
+               crop=crop if mode == "slide" else None, stride=stride if mode == "slide" else None,
+               seconds=round(time.time() - t0, 2), **stats)
     return res
+
+
+def build_eval_sets(cfg: dict) -> dict:
+    """{name: (dataset, evaluate kwargs)} for every eval data string, opened and checked now."""
+    from .data.protocol import eval_settings
+    from .data.sources import build_source, eval_name
+    return {eval_name(spec): (build_source(spec, cfg, train=False), eval_settings(spec, cfg))
+            for spec in cfg["data"]["eval"]}
+
+
+def evaluate_all(model, cfg: dict, device, amp_dtype, progress: bool = True, eval_sets: dict | None = None) -> dict:
+    eval_sets = eval_sets if eval_sets is not None else build_eval_sets(cfg)
+    return {name: evaluate(model, ds, batch_size=cfg["eval"]["batch_size"], device=device, desc=f"eval {name}",
+                           amp_dtype=amp_dtype, progress=progress, **kw)
+            for name, (ds, kw) in eval_sets.items()}
 
 
 def format_table(results: dict[str, dict], digits: int = 1) -> str:

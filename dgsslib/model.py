@@ -2,9 +2,11 @@
 
     logits = head( pyramid( VFM.forward_features(x, hooks=method.hooks()) ), queries=method.queries() )
 
-``pyramid=True`` turns the four same-stride ViT taps into the 1/4, 1/8, 1/16, 1/32 maps a
-Mask2Former head expects, with bilinear ×4, ×2, ×1, ×0.5 resizing as the Rein code does
-(relative to the token grid). Labels are brought onto the patch-aligned canvas (pad with 255,
+A head that declares ``needs_pyramid = True`` (Mask2Former) gets the four same-stride ViT taps
+as the 1/4, 1/8, 1/16, 1/32 maps it expects: bilinear ×4, ×2 (``size=``), ×1 and ×0.5
+(``scale_factor=0.5``, as the official Rein code does; on odd grids this floors the size).
+Inference goes through :meth:`SegModel.predict` (whole / slide by default), so a method can
+bring its own (VFMSeg's coarse-to-fine). Labels are brought onto the patch-aligned canvas (pad with 255,
 or nearest-resize) so the head's loss and the evaluator see the same geometry.
 Taught in ``notebooks/01_frozen_vs_full.ipynb``.
 """
@@ -17,21 +19,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.labels import IGNORE_INDEX
+from .inference import default_predict
 
 
 def feature_pyramid(taps: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Four B×C×h×w taps -> [×4, ×2, ×1, ×0.5] bilinear (strides p/4 ... 2p)."""
+    """Four B×C×h×w taps -> [×4, ×2, ×1, ×0.5] bilinear (strides p/4 ... 2p), as Rein's code."""
     if len(taps) != 4:
         raise ValueError(f"the pyramid needs 4 taps, got {len(taps)}")
     h, w = taps[0].shape[-2:]
-    sizes = [(4 * h, 4 * w), (2 * h, 2 * w), (h, w), (max(1, h // 2), max(1, w // 2))]
-    return [t if t.shape[-2:] == s else F.interpolate(t, size=s, mode="bilinear", align_corners=False)
-            for t, s in zip(taps, sizes)]
+    up4 = F.interpolate(taps[0], size=(4 * h, 4 * w), mode="bilinear", align_corners=False)
+    up2 = F.interpolate(taps[1], size=(2 * h, 2 * w), mode="bilinear", align_corners=False)
+    down = F.interpolate(taps[3], scale_factor=0.5, mode="bilinear", align_corners=False)
+    return [up4, up2, taps[2], down]
 
 
 class SegModel(nn.Module):
-    def __init__(self, vfm, method, head: nn.Module, pyramid: bool = False):
+    def __init__(self, vfm, method, head: nn.Module, pyramid: bool | None = None):
         super().__init__()
+        if pyramid is None:
+            pyramid = bool(getattr(head, "needs_pyramid", False))
         self.vfm, self.method, self.head, self.pyramid = vfm, method, head, pyramid
         if method.vfm is not vfm:  # attach once (LoRA/AdaptFormer wrap timm modules)
             method.attach(vfm)
@@ -81,25 +87,41 @@ class SegModel(nn.Module):
             return canvas[..., : hw[0], : hw[1]]
         return F.interpolate(canvas, size=hw, mode="bilinear", align_corners=False)
 
+    def predict(self, images: torch.Tensor, mode: str = "whole", crop: int = 512, stride: int = 341) -> torch.Tensor:
+        """B×K×H×W class scores at the input size (whole or slide); a method with its own
+        inference (``method.predict(model, images, mode, crop, stride)``) takes over."""
+        own = getattr(self.method, "predict", None)
+        if own is not None:
+            return own(self, images, mode, crop, stride)
+        return default_predict(self, images, mode, crop, stride)
+
+    def predict_stats(self) -> dict:
+        """Statistics of the inference since the last call (e.g. VFMSeg's refined-window share)."""
+        fn = getattr(self.method, "predict_stats", None)
+        return fn() if fn is not None else {}
+
     def trainable_state(self) -> dict[str, torch.Tensor]:
-        """Everything a checkpoint must hold: trainable parameters + head/method buffers."""
+        """Everything a checkpoint must hold: parameters that train + *persistent* head/method
+        buffers (non-persistent ones -- cached bases, constants -- never enter a checkpoint)."""
         state = {n: p for n, p in self.named_parameters() if p.requires_grad}
         for prefix, mod in (("head.", self.head), ("method.", self.method)):
-            state.update({prefix + n: b for n, b in mod.named_buffers()})
+            persistent = set(mod.state_dict(keep_vars=True))
+            state.update({prefix + n: b for n, b in mod.named_buffers() if n in persistent})
         return state
 
 
-def build_model(cfg: dict, verbose: bool = True) -> SegModel:
-    """VFM + method + head from a resolved config (see :mod:`dgsslib.profiles`)."""
+def build_model(cfg: dict, verbose: bool = True, depth: int | None = None) -> SegModel:
+    """VFM + method + head from a resolved config (see :mod:`dgsslib.profiles`);
+    ``depth`` builds a reduced-depth backbone (bench/tests)."""
     from .adapters import build_method
     from .backbones import load_vfm
     from .heads import build_head
 
     vfm = load_vfm(cfg["backbone"], weights=cfg["weights"], img_size=cfg.get("img_size"),
-                   patch_size=cfg.get("patch_size"), verbose=verbose)
+                   patch_size=cfg.get("patch_size"), depth=depth, pos_interp=cfg.get("pos_interp", "auto"),
+                   verbose=verbose)
     method = build_method(cfg["method"], **cfg.get("method_options", {}))
     method.attach(vfm)
-    queries = method.queries()
-    head = build_head(cfg["head"], [vfm.model.embed_dim] * len(vfm.out_indices), queries=queries,
+    head = build_head(cfg["head"], [vfm.embed_dim] * len(vfm.out_indices), queries=method.queries(),
                       **cfg.get("head_options", {}))
-    return SegModel(vfm, method, head, pyramid=cfg["head"] == "mask2former")
+    return SegModel(vfm, method, head)

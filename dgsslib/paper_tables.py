@@ -1,4 +1,4 @@
-"""The Rein++ paper's published numbers as plain data, and the ours-vs-paper parameter tables.
+"""The papers' published numbers as plain data, one section per paper (Rein++, Causal-Tune, ...).
 
 Source: *Rein++: Efficient Generalization and Adaptation for Semantic Segmentation with Vision
 Foundation Models* (Wei et al., https://arxiv.org/abs/2508.01667), Tables III, V, VI, VII, VIII (transcribed
@@ -9,9 +9,10 @@ from ``shared/papers/rein_pp.txt``; ``None`` = "-" or "N/A" in the paper). mIoU 
 - :data:`TABLE_V` -- the Rein ablation (DINOv2-L, GTAV -> Cityscapes, per class + mIoU).
 - :data:`TABLE_VI` -- LoRA rank r; :data:`TABLE_VIII` -- token length m.
 - :data:`TABLE_VII` -- training time, GPU memory, storage (A100-40G).
-- :data:`PARAM_ROWS` -- the parameter counts we recompute (:func:`param_rows`), each naming the
-  backbone / method / options that reproduce it. ``python -m dgsslib.params --paper-tables``
-  prints them.
+- :data:`PARAM_ROWS` -- the parameter counts we recompute (:func:`dgsslib.params.param_rows`), each
+  naming the backbone / method / options that reproduce it. ``python -m dgsslib.params --paper-tables``
+  prints them. This module is data only (one section per paper); the comparisons live in
+  :mod:`dgsslib.params`.
 
 Matching rule: ours matches when it rounds to the paper's printed value at the paper's printed
 precision (``0.27M`` -> 2 decimals of M, ``304M`` -> 0 decimals, ``1.14B`` -> 2 decimals of B).
@@ -162,60 +163,57 @@ TABLE_TITLES = {
 }
 
 
-def parse_paper_count(text: str) -> tuple[float, int, str]:
-    """'0.27M' -> (0.27, 2, 'M'); '304M' -> (304.0, 0, 'M'); '1.14B' -> (1.14, 2, 'B')."""
-    t = text.strip()
-    unit = t[-1].upper()
-    if unit not in "MB":
-        raise ValueError(f"paper count {text!r} must end in M or B")
-    num = t[:-1]
-    decimals = len(num.split(".")[1]) if "." in num else 0
-    return float(num), decimals, unit
-
-
-def matches(ours: int, paper: str) -> bool:
-    """True when ``ours`` rounds to the paper's value at the paper's printed precision."""
-    value, decimals, unit = parse_paper_count(paper)
-    scale = 1e6 if unit == "M" else 1e9
-    return round(ours / scale, decimals) == round(value, decimals)
-
-
-def param_rows(rows=PARAM_ROWS) -> list[dict]:
-    """Recount every row of :data:`PARAM_ROWS` on the meta device."""
-    from .params import count_params
-
-    out = []
-    for table, label, backbone, method, options, paper, must in rows:
-        rec = count_params(backbone, method, dict(options))
-        value, decimals, unit = parse_paper_count(paper)
-        out.append({"table": table, "row": label, "backbone": backbone, "method": method,
-                    "options": dict(options), "trainable": rec["trainable"], "total": rec["total"],
-                    "ours_M": round(rec["trainable"] / 1e6, 2), "paper": paper,
-                    "paper_M": value * (1000 if unit == "B" else 1),
-                    "precision": f"{10 ** -decimals:g}{unit}", "match": matches(rec["trainable"], paper),
-                    "must_match": must})
-    return out
-
-
-def print_param_tables(rows: list[dict]) -> None:
-    """Print the rows grouped by table: ours (M, 2 decimals), exact count, paper, ✓/✗."""
-    for table in dict.fromkeys(r["table"] for r in rows):
-        print(f"\n{TABLE_TITLES.get(table, 'Table ' + table)}  [{PAPER}]")
-        w = max(len(r["row"]) for r in rows if r["table"] == table)
-        print(f"  {'row':<{w}}  {'ours (M)':>10}  {'exact':>13}  {'paper':>8}  {'compared to':>11}  match")
-        for r in (r for r in rows if r["table"] == table):
-            mark = "✓" if r["match"] else "✗"
-            note = "" if r["must_match"] or r["match"] else "  (not claimed: see note)"
-            print(f"  {r['row']:<{w}}  {r['ours_M']:>10.2f}  {r['trainable']:>13,}  {r['paper']:>8}  "
-                  f"{r['precision']:>11}  {mark}{note}")
-    bad = [r for r in rows if r["must_match"] and not r["match"]]
-    print(f"\n{sum(r['match'] for r in rows)}/{len(rows)} rows match the paper at its printed precision"
-          + (f"; MISMATCH: {', '.join(r['row'] for r in bad)}" if bad else "."))
-    print("Geometry: 512x512 input, patch-14 VFMs converted to patch 16 (Rein configs); only Full depends on it.\n"
-          "Note: the text's 'Full 304.24M' (Fig. 6) is not reproduced: DINOv2-L at patch 16/512 has 304,198,656\n"
-          "parameters (Table V's 304.20M); at its native patch 14/518 it has 304,367,616.")
-
-
 __all__ = ["TABLE_III", "TABLE_III_COLUMNS", "TABLE_V", "TABLE_V_VARIANT", "TABLE_VI", "TABLE_VII",
-           "TABLE_VIII", "CITYSCAPES_CLASSES", "PAPER_INCONSISTENCIES", "PARAM_ROWS", "param_rows", "print_param_tables",
-           "matches", "parse_paper_count"]
+           "TABLE_VIII", "CITYSCAPES_CLASSES", "PAPER_INCONSISTENCIES", "PARAM_ROWS", "TABLE_TITLES", "PAPER"]
+
+
+# ================================================================================= Causal-Tune
+# *Causal-Tune: Mining Causal Factors from Vision Foundation Models for DGSS* (Zhang et al., AAAI 2026;
+# code github.com/zhangyin1996/Causal-Tune), transcribed from ``shared/papers/causal_tune.txt``.
+# DINOv2-L + Mask2Former, 512² crops, batch 4, 40k iterations, mean of three runs. mIoU in %.
+# Taught in ``notebooks/40_causal_tune.ipynb``.
+CAUSAL_TUNE_PAPER = "Causal-Tune (Zhang et al., AAAI 2026, github.com/zhangyin1996/Causal-Tune)"
+#: Table 1 column groups: Cityscapes -> ACDC conditions, Cityscapes -> BDD/Map, GTAV -> Citys/BDD/Map
+CT_TABLE_1_COLUMNS = {"citys2acdc": ("Night", "Snow", "Fog", "Rain", "Avg."),
+                      "citys": ("BDD", "Map"), "gtav": ("Citys", "BDD", "Map")}
+_CT1 = [
+    # method, family, Citys->ACDC (5), Citys->(B, M), GTAV->(C, B, M)
+    ("IBN", "resnet", (21.2, 49.6, 63.8, 50.4, 46.3), (48.56, 57.04), (33.85, 32.30, 37.75)),
+    ("Itenorm", "resnet", (23.8, 49.9, 63.3, 50.1, 46.9), (49.23, 56.26), (31.81, 32.70, 33.88)),
+    ("IW", "resnet", (21.8, 47.6, 62.4, 52.4, 46.1), (48.49, 55.82), (29.91, 27.48, 29.71)),
+    ("ISW", "resnet", (24.3, 49.8, 64.3, 56.0, 48.6), (50.73, 58.64), (36.58, 35.20, 40.33)),
+    ("DIRL", "resnet", (None, None, None, None, None), (51.80, None), (41.04, 39.15, 41.60)),
+    ("HGFormer", "transformer", (52.7, 68.6, 69.9, 72.0, 65.8), (53.40, 66.90), (None, None, None)),
+    ("CMFormer", "transformer", (33.7, 64.3, 77.8, 67.6, 60.9), (59.27, 71.10), (55.31, 49.91, 60.09)),
+    ("Rein", "vfm", (55.9, 70.6, 79.5, 72.5, 69.6), (63.54, 74.03), (66.40, 60.40, 66.10)),
+    ("SET", "vfm", (57.3, 73.6, 80.1, 74.8, 71.5), (65.07, 75.67), (68.06, 61.64, 67.68)),
+    ("FADA", "vfm", (57.4, 73.5, 80.2, 75.0, 71.5), (65.12, 75.86), (68.23, 61.94, 68.09)),
+    ("Causal-Tune", "vfm", (56.2, 75.4, 81.3, 75.2, 72.0), (66.28, 76.05), (66.22, 61.80, 68.21)),
+]
+#: one dict per row: method, family, citys2acdc / citys / gtav: column -> mIoU (None = "-")
+CT_TABLE_1 = [dict(method=m, family=fam, **{g: dict(zip(CT_TABLE_1_COLUMNS[g], v)) for g, v in
+                                             zip(CT_TABLE_1_COLUMNS, (a, c, g2))}) for m, fam, a, c, g2 in _CT1]
+#: Table 2 (frequency transform), same columns as Table 1 without the families
+CT_TABLE_2 = [dict(transform=t, citys2acdc=dict(zip(CT_TABLE_1_COLUMNS["citys2acdc"], a)),
+                   citys=dict(zip(CT_TABLE_1_COLUMNS["citys"], c)), gtav=dict(zip(CT_TABLE_1_COLUMNS["gtav"], g)))
+              for t, a, c, g in [
+                  ("fft", (57.1, 71.1, 80.6, 69.2, 69.5), (65.07, 71.00), (65.22, 60.56, 64.77)),
+                  ("hwt", (52.8, 72.2, 79.4, 72.4, 69.2), (64.43, 71.52), (65.77, 61.08, 66.66)),  # printed "64,43"
+                  ("dct", (56.2, 75.4, 81.3, 75.2, 72.0), (66.28, 76.05), (66.22, 61.80, 68.21))]]
+#: Table 3 (filter on the DCT spectrum, Citys -> ACDC); ``filter`` = our CausalTune option
+#: (row "none" is the Rein baseline: no Causal-Tune at all in the paper)
+CT_TABLE_3 = [dict(filter=f, removed=r, citys2acdc=dict(zip(CT_TABLE_1_COLUMNS["citys2acdc"], a))) for f, r, a in [
+    ("none", "-", (55.9, 70.6, 79.5, 72.5, 69.6)),
+    ("lf", "LF", (57.3, 72.1, 73.2, 71.1, 68.4)),
+    ("hf", "HF", (54.8, 73.7, 80.5, 74.1, 70.4)),
+    ("bandpass", "L&HF", (56.2, 75.4, 81.3, 75.2, 72.0))]]
+#: cutoffs: printed default D_L = 0.2, D_H = 0.7 (Fig. 4 says 0.2 / 0.8 scored best); the code uses 0.1 / 0.7
+CT_CUTOFFS = {"paper_default": (0.2, 0.7), "paper_fig4_best": (0.2, 0.8), "official_code": (0.1, 0.7)}
+#: the paper prints no parameter count ("a small number of parameters"; it is Rein's parameter set)
+CT_PARAMS_STATEMENT = None
+CT_INCONSISTENCIES = [
+    "Table 3 row HF: Avg. printed 70.4, but the mean of 54.8/73.7/80.5/74.1 is 70.8.",
+    "Table 1 row Itenorm: Avg. printed 46.9, but the mean of 23.8/49.9/63.3/50.1 is 46.8.",
+    "Table 2 HWT Citys->BDD printed as '64,43' (comma).",
+    "Text: Gaussian band-pass at 0.2/0.7; code: MAD piecewise mask at 0.1/0.7 (see dgsslib.freq).",
+]

@@ -30,20 +30,8 @@ import json
 import sys
 from typing import Any
 
-
-def parse_value(text: str) -> Any:
-    """'4' -> 4, '1e-3' -> 0.001, 'true' -> True, 'none' -> None, else the string."""
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
+from .paper_tables import CT_PARAMS_STATEMENT, PAPER, PARAM_ROWS, TABLE_TITLES
+from .profiles import parse_value  # the one CLI value parser (re-exported)
 
 
 def parse_options(items: list[str] | None) -> dict[str, Any]:
@@ -107,6 +95,71 @@ def _jsonable(d: dict) -> dict:
     return {k: (v if isinstance(v, (int, float, bool, str, type(None))) else str(v)) for k, v in d.items()}
 
 
+# ------------------------------------------------------------------ ours vs the papers
+def parse_paper_count(text: str) -> tuple[float, int, str]:
+    """'0.27M' -> (0.27, 2, 'M'); '304M' -> (304.0, 0, 'M'); '1.14B' -> (1.14, 2, 'B')."""
+    t = text.strip()
+    unit = t[-1].upper()
+    if unit not in "MB":
+        raise ValueError(f"paper count {text!r} must end in M or B")
+    num = t[:-1]
+    decimals = len(num.split(".")[1]) if "." in num else 0
+    return float(num), decimals, unit
+
+
+def matches(ours: int, paper: str) -> bool:
+    """True when ``ours`` rounds to the paper's value at the paper's printed precision."""
+    value, decimals, unit = parse_paper_count(paper)
+    scale = 1e6 if unit == "M" else 1e9
+    return round(ours / scale, decimals) == round(value, decimals)
+
+
+def param_rows(rows=PARAM_ROWS) -> list[dict]:
+    """Recount every row of :data:`PARAM_ROWS` on the meta device."""
+    out = []
+    for table, label, backbone, method, options, paper, must in rows:
+        rec = count_params(backbone, method, dict(options))
+        value, decimals, unit = parse_paper_count(paper)
+        out.append({"table": table, "row": label, "backbone": backbone, "method": method,
+                    "options": dict(options), "trainable": rec["trainable"], "total": rec["total"],
+                    "ours_M": round(rec["trainable"] / 1e6, 2), "paper": paper,
+                    "paper_M": value * (1000 if unit == "B" else 1),
+                    "precision": f"{10 ** -decimals:g}{unit}", "match": matches(rec["trainable"], paper),
+                    "must_match": must})
+    return out
+
+
+def print_param_tables(rows: list[dict]) -> None:
+    """Print the rows grouped by table: ours (M, 2 decimals), exact count, paper, ✓/✗."""
+    for table in dict.fromkeys(r["table"] for r in rows):
+        print(f"\n{TABLE_TITLES.get(table, 'Table ' + table)}  [{PAPER}]")
+        w = max(len(r["row"]) for r in rows if r["table"] == table)
+        print(f"  {'row':<{w}}  {'ours (M)':>10}  {'exact':>13}  {'paper':>8}  {'compared to':>11}  match")
+        for r in (r for r in rows if r["table"] == table):
+            mark = "✓" if r["match"] else "✗"
+            note = "" if r["must_match"] or r["match"] else "  (not claimed: see note)"
+            print(f"  {r['row']:<{w}}  {r['ours_M']:>10.2f}  {r['trainable']:>13,}  {r['paper']:>8}  "
+                  f"{r['precision']:>11}  {mark}{note}")
+    bad = [r for r in rows if r["must_match"] and not r["match"]]
+    print(f"\n{sum(r['match'] for r in rows)}/{len(rows)} rows match the paper at its printed precision"
+          + (f"; MISMATCH: {', '.join(r['row'] for r in bad)}" if bad else "."))
+    print("Geometry: 512x512 input, patch-14 VFMs converted to patch 16 (Rein configs); only Full depends on it.\n"
+          "Note: the text's 'Full 304.24M' (Fig. 6) is not reproduced: DINOv2-L at patch 16/512 has 304,198,656\n"
+          "parameters (Table V's 304.20M); at its native patch 14/518 it has 304,367,616.")
+
+
+def causal_tune_param_rows() -> list[dict]:
+    """DINOv2-L (512², patch 16) counts: effective trainable params per mode, and the official code's
+    count with its created-but-unused ``learnable_tokens2`` / ``mlp_token2feat2`` / ``mlp_delta_f2``."""
+    rows = [("paper mode (effective)", {"mode": "paper"}), ("official mode (effective)", {"mode": "official"}),
+            ("official code incl. unused params", {"mode": "official", "official_unused": True})]
+    out = [{"row": label, "options": opts, "trainable": count_params("dinov2_l", "causal_tune", opts)["trainable"],
+            "paper": CT_PARAMS_STATEMENT} for label, opts in rows]
+    out.append({"row": "Rein-G (same code base)", "options": {}, "paper": "2.99M (Rein++ Table III)",
+                "trainable": count_params("dinov2_l", "rein")["trainable"]})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from .adapters import METHODS
     from .backbones.registry import BACKBONES
@@ -122,7 +175,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.paper_tables:
-        from .paper_tables import param_rows, print_param_tables
         rows = param_rows()
         if args.json:
             print(json.dumps(rows, indent=1))
@@ -143,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         rec = count_params(args.backbone, args.method, options, args.img_size,
                            "native" if args.patch_size == "native" else int(args.patch_size))
     except (ValueError, NotImplementedError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"[dgsslib] error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(rec))
     return 0

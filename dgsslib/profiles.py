@@ -29,12 +29,17 @@ DEFAULTS: dict[str, Any] = {
     "weights": "none",          # auto | hub | offline | none | /path/to/ckpt
     "patch_size": None,         # 16: Rein's patch 14->16 conversion
     "img_size": None,
+    "pos_interp": "auto",       # auto (DINOv2's rule for DINOv2, timm's elsewhere) | dinov2 | timm
     "method": "freeze",
     "method_options": {},
     "head": "linear",           # linear | mask2former
     "head_options": {},
+    "recipe": "supervised",     # the training step: supervised | self_training | ... (dgsslib.recipes)
+    "recipe_options": {},
     "data": {
         "train": "synthetic:source",               # "<dataset>:<split>" or "synthetic:<domain>"
+        "target": None,                             # unlabelled target stream (UDA recipes), same syntax
+        "rcs": {"enabled": False, "temperature": 0.01, "min_pixels": 3000, "min_crop_ratio": 0.5},
         "eval": ["synthetic:source"] + SYNTH_TARGETS,
         "root": None,                               # real data root (default $DGSS_DATA/<name>)
         "size": [112, 224],                         # synthetic render size (multiples of 112)
@@ -63,7 +68,11 @@ DEFAULTS: dict[str, Any] = {
         "mode": "whole",        # whole | slide
         "crop": 512,
         "stride": 341,
-        "test_scale": None,     # [long, short] keep-ratio resize before inference, or None = native
+        "test_scale": None,     # [long, short] | "native" for EVERY eval set; None = per dataset (below)
+        # per dataset [long, short] | "native"; None = the dataset's TEST_SCALE (dgsslib/data/protocol.py)
+        "test_scales": {name: None for name in ("gtav", "synthia", "cityscapes", "bdd", "mapillary",
+                                                "acdc", "dark_zurich", "synthetic")},
+        "class_subset": "auto",  # extra miou<N>: auto (Synthia source -> 16 classes) | none | synthia16 | [ids]
         "batch_size": 8,
     },
 }
@@ -77,12 +86,17 @@ PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
              "train": {"max_steps": 300, "batch_size": 16, "lr": 1e-3, "log_every": 10}},
     "paper": {"backbone": "dinov2_l", "weights": "hub", "patch_size": 16, "img_size": 512,
               "head": "mask2former",
-              "data": {"train": "gtav:train", "eval": ["cityscapes:val", "bdd:val", "mapillary:val"],
+              "data": {"train": "gtav:train", "eval": ["cityscapes:val", "bdd:val", "mapillary:half_val"],
                        "crop": 512, "scales": [int(512 * x * 0.1) for x in range(5, 21)], "num_workers": 4},
               "train": {"max_steps": 40000, "batch_size": 4, "lr": 1e-4, "weight_decay": 0.05,
                         "log_every": 50, "ckpt_every": 4000, "eval_every": 10000},
-              "eval": {"mode": "slide", "crop": 512, "stride": 341, "test_scale": [2048, 1024], "batch_size": 1}},
+              # test scale per dataset (Rein protocol): Cityscapes 2048x1024, BDD 1280x720, Mapillary half 1024x512
+              "eval": {"mode": "slide", "crop": 512, "stride": 341, "test_scale": None, "batch_size": 1}},
 }
+
+
+# mappings whose keys are free: the options of the chosen method / head / recipe
+OPEN_KEYS = ("method_options", "head_options", "recipe_options")
 
 
 class ConfigError(ValueError):
@@ -96,7 +110,7 @@ def merge(base: dict, over: dict, path: str = "") -> dict:
         where = f"{path}{k}"
         if k not in base:
             raise ConfigError(f"unknown config key {where!r}; allowed here: {', '.join(sorted(base))}")
-        if isinstance(base[k], dict) and k not in ("method_options", "head_options"):
+        if isinstance(base[k], dict) and k not in OPEN_KEYS:
             if not isinstance(v, dict):
                 raise ConfigError(f"config key {where!r} must be a mapping, got {v!r}")
             out[k] = merge(base[k], v, where + ".")
@@ -110,7 +124,7 @@ def dotted_to_nested(flat: dict[str, Any]) -> dict:
     out: dict = {}
     for key, val in flat.items():
         parts = key.split(".")
-        if parts[0] in ("method_options", "head_options") and len(parts) > 1:
+        if parts[0] in OPEN_KEYS and len(parts) > 1:
             parts = [parts[0], ".".join(parts[1:])]
         node = out
         for p in parts[:-1]:
@@ -120,10 +134,12 @@ def dotted_to_nested(flat: dict[str, Any]) -> dict:
 
 
 def parse_value(text: str) -> Any:
-    """CLI values: JSON when it parses (numbers, bools, lists, null), else the string."""
+    """CLI values (``--set``, ``--option``): JSON when it parses (numbers, lists, dicts), the
+    words true/false/none/null in any case, else the string itself."""
     low = text.strip()
-    if low in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[low]
+    words = {"true": True, "false": False, "none": None, "null": None}
+    if low.lower() in words:
+        return words[low.lower()]
     try:
         return json.loads(low)
     except json.JSONDecodeError:
@@ -135,11 +151,27 @@ def load_config_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file {path} not found")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
     if path.suffix in (".yaml", ".yml"):
         import yaml
-        return yaml.safe_load(text) or {}
-    return json.loads(text)
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f", line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+            raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc}); "
+                              "fix the file (indentation, ':' after keys, quotes)") from exc
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}, line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must hold a mapping of keys, got {type(data).__name__}")
+    return data
 
 
 def resolve(profile: str, overrides: dict | None = None) -> dict:

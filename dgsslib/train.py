@@ -1,262 +1,281 @@
-"""The one trainer: every paper's method is a plug-in object; the loop is the same.
+"""The one trainer: every paper's method is a plug-in, every paper's step is a recipe; the loop is the same.
 
-    θ ← AdamW(θ, ∇L), lr_t = lr · (1 − t/T)^0.9  (poly, optional linear warm-up)
+    for t in start..T-1:   batches ← streams(t);  terms ← recipe.step(model, batches, t)
+                           θ ← AdamW(θ, mask_t ⊙ ∇ terms["loss"]),  lr_t = lr·(1 − t/T)^0.9;  recipe.after_step
 
-Param groups: head and method parameters at ``lr``; unfrozen original backbone weights at
-``lr × method.backbone_lr_mult`` (Full: 0.1); no weight decay on norms, position/level/query
-embeddings, tokens and scales. bf16 autocast on CUDA; gradient masks (selection methods) after
-backward; atomic checkpoints of trainable state; exact resume; NaN/inf stops the run and keeps
-the last good checkpoint. Runs under ``torchrun --nproc_per_node=N`` (DDP).
+``fit`` owns what every paper shares: data streams with step-indexed samplers (exact resume;
+optional Rare Class Sampling), AdamW groups and the poly schedule (:mod:`dgsslib.optim`),
+selection masks on gradients, moments and weight decay, bf16 autocast on CUDA, gradient
+clipping, the NaN/inf stop, atomic checkpoints (trainable state + optimiser + recipe state),
+periodic evaluation, progress, DDP (``torchrun --nproc_per_node=N``). The paper's part lives in
+its method (:mod:`dgsslib.adapters`) and its recipe (:mod:`dgsslib.recipes`).
+
+Safety (see :mod:`dgsslib.workdir` for the table): the config is type-checked and every dataset
+opened before any model is built; a work dir holding a run is never overwritten without
+``--overwrite``; ``--resume`` continues only the same run (only ``train.max_steps`` may grow)
+from the newest *readable* checkpoint; a ``.lock`` prevents two runs in one dir; after NaN/inf
+the checkpoint left as "last good" is one whose weights gave a finite loss.
 
 CLI::
 
-    python -m dgsslib.train --method rein --backbone dinov2_s --profile mini --work-dir runs/x \
-        [--max-steps N] [--ckpt-every K] [--seed S] [--resume] [--config FILE] [--set key=value ...]
+    python -m dgsslib.train --method rein --profile mini --work-dir runs/x [--config FILE]
+        [--max-steps N] [--ckpt-every K] [--seed S] [--set key=value ...] [--option k=v ...]
+    python -m dgsslib.train --work-dir runs/x --resume          # the stored config.json is reused
 
 Taught in ``notebooks/01_frozen_vs_full.ipynb``.
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
-import math
-import os
-import sys
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import checkpoint as ck
-from .results import run_record, write_json
+from . import runtime
+from .evaluate import build_eval_sets, evaluate_all
+from .loop import TrainingDiverged, history_upto, run_loop
+from .optim import build_optimizer, param_groups
+from .records import write_json
+from .workdir import RunLock, WorkDirError, check_same_run, holds_run, remove_run, stored_config
 
-NO_DECAY = ("norm", "pos_embed", "cls_token", "reg_token", "mask_token", "level_embed", "query_embed",
-            "query_feat", "gamma", "ls1", "ls2", "bn", "learnable_tokens", "scale", "prompt")
-
-
-class TrainingDiverged(RuntimeError):
-    pass
-
-
-def param_groups(model, lr: float, weight_decay: float) -> list[dict]:
-    """AdamW groups: (backbone original | rest) × (decay | no decay)."""
-    method = model.method
-    norm_ids = {id(p) for m in model.modules()
-                if isinstance(m, (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm))
-                for p in m.parameters(recurse=False)}
-    keys = NO_DECAY + tuple(method.no_decay_keys)
-    # parameters a method added inside timm modules are registered on the method too
-    method_ids = {id(p) for p in method.parameters()}
-    groups: dict[tuple, dict] = {}
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        original = name.startswith("vfm.") and id(p) not in method_ids
-        no_wd = id(p) in norm_ids or any(k in name for k in keys)
-        key = (original, no_wd)
-        if key not in groups:
-            groups[key] = {"params": [], "names": [], "base_lr": lr * (method.backbone_lr_mult if original else 1.0),
-                           "weight_decay": 0.0 if no_wd else weight_decay}
-        groups[key]["params"].append(p)
-        groups[key]["names"].append(name)
-    for g in groups.values():
-        g["lr"] = g["base_lr"]
-    return list(groups.values())
+__all__ = ["fit", "evaluate_all", "build_eval_sets", "param_groups", "TrainingDiverged", "Callback", "main"]
 
 
-def lr_factor(step: int, max_steps: int, power: float, warmup: int) -> float:
-    if warmup and step < warmup:
-        return 1e-6 + (1 - 1e-6) * step / warmup
-    return (1 - step / max(1, max_steps)) ** power
+class Callback:
+    """Observer seam for tests and tools: ``on_checkpoint(step, path)`` after each checkpoint."""
+
+    def on_checkpoint(self, step: int, path: Path) -> None:
+        pass
 
 
-def _device() -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device("cpu")
+def _loader(ds, cfg: dict, seed: int, start: int, rank: int, world: int, rcs: bool):
+    from .data.sources import Augmented, StepBatchSampler, collate, train_transform
+    tc, d = cfg["train"], cfg["data"]
+    min_crop = 0
+    if rcs:
+        from .data.rcs import RareClassSampler
+        sampler = RareClassSampler(ds, tc["batch_size"], seed, start, tc["max_steps"], rank, world,
+                                   temperature=d["rcs"]["temperature"], min_pixels=d["rcs"]["min_pixels"],
+                                   cache_dir=d["cache_dir"])
+        min_crop = int(d["rcs"]["min_pixels"] * d["rcs"]["min_crop_ratio"])
+    else:
+        sampler = StepBatchSampler(len(ds), tc["batch_size"], seed, start, tc["max_steps"], rank, world)
+    return torch.utils.data.DataLoader(Augmented(ds, train_transform(cfg), seed, min_crop_pixels=min_crop),
+                                       batch_sampler=sampler, collate_fn=collate, num_workers=d["num_workers"])
 
 
-def _amp_dtype(cfg: dict, device: torch.device):
-    amp = cfg["train"]["amp"]
-    if amp == "bf16" or (amp == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    if amp not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"train.amp must be auto, bf16 or fp32, got {amp!r}")
-    return None
-
-
-def _dist() -> tuple[int, int]:
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return (torch.distributed.get_rank() if world > 1 else 0), world
-
-
-def evaluate_all(model, cfg: dict, device, amp_dtype, progress: bool = True) -> dict:
-    from .data.sources import build_source, eval_name
-    from .evaluate import evaluate
-    e = cfg["eval"]
-    out = {}
-    for spec in cfg["data"]["eval"]:
-        ds = build_source(spec, cfg, train=False)
-        out[eval_name(spec)] = evaluate(model, ds, e["mode"], e["crop"], e["stride"], e["test_scale"],
-                                        e["batch_size"], device, desc=f"eval {eval_name(spec)}",
-                                        amp_dtype=amp_dtype, progress=progress)
-    return out
-
-
-def fit(cfg: dict, work_dir: str | Path, resume: bool = False, model=None, progress: bool = True) -> dict:
+def fit(cfg: dict, work_dir: str | Path, resume: bool = False, model=None, progress: bool = True,
+        overwrite: bool = False, callbacks: list[Callback] | None = None) -> dict:
     """Train ``cfg`` (a resolved profile config) into ``work_dir``; return the results record."""
-    from .data.sources import Augmented, StepBatchSampler, build_source, collate, train_transform
+    from .config_check import validate
+    from .data.sources import build_source
     from .model import build_model
+    from .recipes import build_recipe
 
+    cfg = validate(cfg)
     work_dir = Path(work_dir)
-    rank, world = _dist()
-    device = _device()
+    rank, world = runtime.dist()
+    device = runtime.device()
     tc = cfg["train"]
-    torch.manual_seed(cfg["seed"])
-    model = (model or build_model(cfg, verbose=rank == 0)).to(device)
-    groups = param_groups(model, tc["lr"], tc["weight_decay"])
-    if not groups:
-        raise ValueError("nothing to train: no parameter requires grad")
-    opt = torch.optim.AdamW(groups, lr=tc["lr"], betas=(0.9, 0.999), eps=1e-8)
-    start = 0
-    last = ck.latest_checkpoint(work_dir) if resume else None
-    if resume and last is None and rank == 0:
-        print(f"[dgsslib] --resume: no checkpoint in {work_dir}/ckpt, starting from step 0", flush=True)
-    if last is not None:
-        meta = ck.load_checkpoint(last, model, opt, cfg)
-        start = int(meta["step"])
+    callbacks = list(callbacks or [])
+    say = (lambda m: print(f"[dgsslib] {m}", flush=True)) if rank == 0 else (lambda m: None)  # noqa: E731
+
+    lock = RunLock(work_dir)
+    if rank == 0:
+        if holds_run(work_dir) and not resume and not overwrite:
+            raise WorkDirError(f"{work_dir} already holds a run; continue it with --resume, train into a new "
+                               "--work-dir, or replace it with --overwrite")
+        lock.acquire()
+        if lock.note:
+            say(lock.note)
+    try:
+        extended = {}
+        if rank == 0 and overwrite and not resume and holds_run(work_dir):
+            remove_run(work_dir)
+            say(f"--overwrite: removed the previous run in {work_dir}")
+        if resume:
+            extended = check_same_run(work_dir, cfg)
+        last, notes = ck.resume_point(work_dir) if resume else (None, [])
+        for n in notes:
+            say(f"--resume: {n}")
+        if resume and last is None and ck.step_files(work_dir):
+            raise WorkDirError(f"--resume: no readable checkpoint in {work_dir}/ckpt ({'; '.join(notes)}); "
+                               "nothing was changed. Inspect the files, or use --overwrite to start again")
+        start_meta = ck.load_tensors(last)[1] if last is not None else None
+        start = int(start_meta["step"]) if start_meta else 0
+        finished = (work_dir / "results.json").exists() and (work_dir / "final.safetensors").exists()
+        if resume and finished:
+            rec = json.loads((work_dir / "results.json").read_text())
+            done = int(rec.get("final_step") or rec["config"]["train"]["max_steps"])
+            if done == tc["max_steps"]:
+                say(f"--resume: {work_dir} holds a finished run ({done} steps); reporting its results "
+                    "(raise --max-steps to train further)")
+                rec["reported_finished"] = True
+                return rec
+            if tc["max_steps"] < done:
+                raise WorkDirError(f"--max-steps {tc['max_steps']} is below the {done} steps this finished run "
+                                   f"already trained; use --max-steps > {done} to extend it")
+        if start > tc["max_steps"]:
+            raise WorkDirError(f"--max-steps {tc['max_steps']} is below the checkpoint's step {start}; "
+                               f"use --max-steps > {start} to continue")
+        if extended:
+            (a, b), = extended.values()
+            say(f"--resume: extending the run from train.max_steps {a} to {b}; the poly schedule now decays to "
+                f"step {b} (steps < {start} used T = {a})")
+        if resume and last is None:
+            say(f"--resume: no checkpoint in {work_dir}/ckpt yet, starting from step 0")
+
+        # -- data first (cheap, and every path is checked before any weight is loaded)
+        recipe = build_recipe(cfg["recipe"], **cfg.get("recipe_options", {}))
+        streams = {"source": build_source(cfg["data"]["train"], cfg, train=True)}
+        if "target" in recipe.streams:
+            if not cfg["data"]["target"]:
+                raise ValueError(f"recipe {recipe.name!r} needs an unlabelled target stream: set data.target "
+                                 "(e.g. --set data.target=synthetic:night)")
+            streams["target"] = build_source(cfg["data"]["target"], cfg, train=True)
+        eval_sets = build_eval_sets(cfg)
+
+        # -- model, recipe, optimiser, resume
+        torch.manual_seed(cfg["seed"])
+        model = (model or build_model(cfg, verbose=rank == 0)).to(device)
+        if resume and start_meta is not None:
+            src = start_meta.get("weights_source")
+            if src is not None and src != model.vfm.weights_source:
+                raise WorkDirError(f"--resume: the checkpoint was trained on weights {src!r} but this run loads "
+                                   f"{model.vfm.weights_source!r}; resume where the same weights are available")
+        amp_dtype = runtime.amp_dtype(tc["amp"], device)
+        net = model
+        if world > 1:
+            net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                                      find_unused_parameters=True)
+        recipe.bind(net, lambda: runtime.autocast(device, amp_dtype), cfg)
+        recipe.setup(model, cfg)
+        opt = build_optimizer(model, tc)
+        if last is not None:
+            ck.load_checkpoint(last, model, opt, cfg, recipe=recipe)
+            say(f"resumed from {last} (step {start})")
         if rank == 0:
-            print(f"[dgsslib] resumed from {last} (step {start})", flush=True)
-    if rank == 0:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        write_json(work_dir / "config.json", cfg)
-    amp_dtype = _amp_dtype(cfg, device)
-    train_ds = build_source(cfg["data"]["train"], cfg, train=True)
-    sampler = StepBatchSampler(len(train_ds), tc["batch_size"], cfg["seed"], start, tc["max_steps"], rank, world)
-    loader = torch.utils.data.DataLoader(Augmented(train_ds, train_transform(cfg), cfg["seed"]),
-                                         batch_sampler=sampler, collate_fn=collate,
-                                         num_workers=cfg["data"]["num_workers"])
-    net = model
-    if world > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                                  find_unused_parameters=True)
-    model.train()
-    masks = model.method.grad_masks()
-    fault_step = int(os.environ.get("DGSS_FAULT_AFTER_CKPT_STEP", -1))  # tests: SIGKILL ourselves
-    t0, history = time.time(), []
-    bar = tqdm(total=tc["max_steps"], initial=start, desc=f"train {cfg['method']}", disable=rank != 0 or not progress)
-    step = start
-    for step, batch in enumerate(loader, start=start):
-        torch.manual_seed(cfg["seed"] * 1_000_003 + step)  # model-side randomness, resume-exact
-        gen = torch.Generator(device="cpu").manual_seed(cfg["seed"] * 7_777_777 + step)
-        factor = lr_factor(step, tc["max_steps"], tc["poly_power"], tc["warmup_steps"])
-        for g in opt.param_groups:
-            g["lr"] = g["base_lr"] * factor
-        img, lab = batch["image"].to(device, non_blocking=True), batch["label"].to(device, non_blocking=True)
-        with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            out = net(img)
-        losses = model.loss(out, lab, generator=gen)
-        loss = losses["loss"]
-        if not torch.isfinite(loss):
-            bar.close()
-            raise TrainingDiverged(f"loss is {loss.item()} at step {step}: training stopped; the last good "
-                                   f"checkpoint is {ck.latest_checkpoint(work_dir)}. Lower train.lr or check the data.")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if masks:
-            params = dict(model.named_parameters())
-            for name, m in masks.items():
-                if params[name].grad is not None:
-                    params[name].grad.mul_(m.to(params[name].grad.device))
-        if tc["grad_clip"]:
-            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], tc["grad_clip"])
-        opt.step()
-        done = step + 1
-        history.append({"step": done, "loss": round(loss.item(), 5)})
-        bar.update(1)
-        if done % max(1, tc["log_every"]) == 0 or done == tc["max_steps"]:
-            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
-        if rank == 0 and tc["ckpt_every"] and done % tc["ckpt_every"] == 0 and done < tc["max_steps"]:
-            path = work_dir / "ckpt" / f"step_{done:07d}.safetensors"
-            ck.save_checkpoint(path, model, opt, done, cfg)
-            ck.write_latest(work_dir, path, done, tc["keep_ckpts"])
-            if done == fault_step:
-                os.kill(os.getpid(), 9)
-        if rank == 0 and tc["eval_every"] and done % tc["eval_every"] == 0 and done < tc["max_steps"]:
-            write_json(work_dir / f"eval_step{done}.json", evaluate_all(model, cfg, device, amp_dtype, progress))
-    bar.close()
-    train_s = time.time() - t0
-    record = {}
-    if rank == 0:
-        ck.save_tensors(work_dir / "final.safetensors", model.trainable_state(),
-                        {"step": tc["max_steps"], "config": cfg, **ck.identity(cfg)})
-        metrics = evaluate_all(model, cfg, device, amp_dtype, progress)
-        record = run_record(cfg, model, metrics, train_seconds=train_s, steps_run=step + 1 - start,
-                            history=history[:: max(1, len(history) // 1000)], resumed_from=start or None)
-        write_json(work_dir / "results.json", record)
-    if world > 1:
-        torch.distributed.barrier()
-    return record
+            work_dir.mkdir(parents=True, exist_ok=True)
+            if not (resume and stored_config(work_dir) is not None and not extended):
+                write_json(work_dir / "config.json", cfg)
+        history = history_upto(work_dir, start)
+        if rank == 0:
+            (work_dir / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+        loaders = {name: _loader(ds, cfg, cfg["seed"] + 7919 * k, start, rank, world,
+                                 rcs=cfg["data"]["rcs"]["enabled"] and name == "source")
+                   for k, (name, ds) in enumerate(streams.items())}
+        return run_loop(cfg, work_dir, model, recipe, opt, loaders, eval_sets, start, device, amp_dtype,
+                     rank, world, progress, callbacks, history, say)
+    finally:
+        lock.release()
+
+
+# ---------------------------------------------------------------------------- CLI
+HELP_EPILOG = """precedence (lowest to highest): profile defaults < --config FILE < --method/--backbone/
+--weights/--seed/--max-steps/--ckpt-every < --set/--option.  --resume reads WORK_DIR/config.json:
+give no other flag to continue exactly, or only --max-steps N to extend a run; any other
+difference is refused with the list of keys (old -> new).  exit codes: 0 ok, 2 user error
+(bad config, data, checkpoint, work dir), 3 training diverged, 130 interrupted."""
 
 
 def _parse(argv):
+    import argparse
+
     from .adapters import METHODS
     from .backbones import BACKBONES
     from .profiles import PROFILES
-    p = argparse.ArgumentParser(prog="python -m dgsslib.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--method", required=True, choices=sorted(METHODS))
-    p.add_argument("--backbone", default=None, choices=sorted(BACKBONES),
+    p = argparse.ArgumentParser(prog="python -m dgsslib.train", description=__doc__.split("\n\n")[0],
+                                epilog=HELP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--method", choices=sorted(METHODS),
+                   help="the fine-tuning method (default: the --config file's, else freeze)")
+    p.add_argument("--backbone", choices=sorted(BACKBONES),
                    help="default: the profile's (smoke: tiny, mini: dinov2_s, paper: dinov2_l)")
-    p.add_argument("--profile", default="smoke", choices=PROFILES)
-    p.add_argument("--work-dir", required=True)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--ckpt-every", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--weights", help="auto | hub | offline | none | checkpoint path")
-    p.add_argument("--resume", action="store_true", help="continue from WORK_DIR/ckpt/latest.json")
-    p.add_argument("--config", help="JSON/YAML file of config overrides (e.g. configs/rein_g/paper.yaml)")
+    p.add_argument("--profile", choices=PROFILES, help="smoke (default; CPU seconds), mini (CPU, DINOv2-S + "
+                   "procedural benchmark) or paper (GPU, real data)")
+    p.add_argument("--work-dir", required=True, help="where config.json, ckpt/, final.safetensors, results.json go")
+    p.add_argument("--max-steps", type=int, help="train.max_steps (with --resume: extend a run)")
+    p.add_argument("--ckpt-every", type=int, help="train.ckpt_every: checkpoint every K steps (0 = only the end)")
+    p.add_argument("--seed", type=int, help="seed of data order, augmentation and init")
+    p.add_argument("--weights", help="auto | hub | offline | none | a checkpoint path")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --work-dir from its newest readable checkpoint, with its stored config")
+    p.add_argument("--overwrite", action="store_true", help="delete the run already in --work-dir and train anew")
+    p.add_argument("--config", help="YAML/JSON overrides; may set method, head, recipe (e.g. configs/rein_g/paper.yaml)")
     p.add_argument("--option", action="append", default=[], metavar="K=V", help="method option, e.g. r=4")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key, e.g. train.lr=1e-4")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config key, e.g. train.lr=1e-4, recipe=supervised, 'data.eval=[\"bdd:val\"]'")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
 
+def _pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
+    from .profiles import ConfigError
+    out = []
+    for kv in items:
+        k, sep, v = kv.partition("=")
+        if not sep or not k.strip():
+            raise ConfigError(f"{flag} wants KEY=VALUE, got {kv!r}")
+        out.append((k.strip(), v))
+    return out
+
+
 def config_from_args(a) -> dict:
+    """The run's config. Fresh: profile < --config < flags < --set/--option. With --resume: the
+    stored ``config.json`` < the same layers, so repeating the original command (or giving no
+    flag at all) reproduces it and any change shows up as a difference."""
     from .profiles import dotted_to_nested, load_config_file, merge, parse_value, resolve
-    cfg = resolve(a.profile)
+    stored = stored_config(a.work_dir) if a.resume else None
+    if stored is not None:
+        cfg = merge(stored, {"profile": a.profile}) if a.profile else stored
+    else:
+        cfg = resolve(a.profile or "smoke")
     if a.config:
         cfg = merge(cfg, load_config_file(a.config))
-    flat = {"method": a.method}
-    if a.backbone:
-        flat["backbone"] = a.backbone
-    for key, val in (("train.max_steps", a.max_steps), ("train.ckpt_every", a.ckpt_every), ("seed", a.seed),
-                     ("weights", a.weights)):
+    flat = {}
+    for key, val in (("method", a.method), ("backbone", a.backbone), ("train.max_steps", a.max_steps),
+                     ("train.ckpt_every", a.ckpt_every), ("seed", a.seed), ("weights", a.weights)):
         if val is not None:
             flat[key] = val
-    for kv in a.set:
-        k, _, v = kv.partition("=")
+    for k, v in _pairs(a.set, "--set"):
         flat[k] = parse_value(v)
-    for kv in a.option:
-        k, _, v = kv.partition("=")
+    for k, v in _pairs(a.option, "--option"):
         flat[f"method_options.{k}"] = parse_value(v)
     return merge(cfg, dotted_to_nested(flat))
 
 
+def user_errors() -> tuple:
+    """Exception types that mean "the input is wrong" (one line, exit 2), not "the kit has a bug"."""
+    from .backbones.weights import WeightsUnavailable
+    from .profiles import ConfigError
+    errors = [ValueError, ck.CheckpointMismatch, WorkDirError, FileNotFoundError, PermissionError,
+              IsADirectoryError, NotADirectoryError, WeightsUnavailable, ConfigError]
+    return tuple(errors)
+
+
 def main(argv=None) -> int:
+    import sys
     a = _parse(argv)
     try:
-        cfg = config_from_args(a)
-        record = fit(cfg, a.work_dir, resume=a.resume, progress=not a.no_progress)
+        from .config_check import validate
+        cfg = validate(config_from_args(a))
+        record = fit(cfg, a.work_dir, resume=a.resume, overwrite=a.overwrite, progress=not a.no_progress)
     except TrainingDiverged as exc:
         print(f"[dgsslib] {exc}", file=sys.stderr)
         return 3
-    except (ValueError, ck.CheckpointMismatch, FileNotFoundError) as exc:
-        print(f"[dgsslib] error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        last = ck.latest_checkpoint(Path(a.work_dir))
+        where = f"the last checkpoint is {last}" if last else "no checkpoint was written yet"
+        print(f"\n[dgsslib] interrupted: {where}; continue with: python -m dgsslib.train --work-dir "
+              f"{a.work_dir} --resume", file=sys.stderr)
+        return 130
+    except user_errors() as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, OSError) and exc.filename:
+            msg = f"{exc.strerror or exc}: {exc.filename}"
+        print(f"[dgsslib] error: {msg}", file=sys.stderr)
         return 2
     if record:
         m = record["metrics"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dgsslib import paper_tables as PT
+from dgsslib import params as P
 from dgsslib.params import main, parse_options, parse_value
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,10 +82,10 @@ def test_paper_tables_all_match(capsys):
 
 
 def test_matching_rule():
-    assert PT.matches(304_198_656, "304M") and PT.matches(304_198_656, "304.20M")
-    assert not PT.matches(304_198_656, "304.24M")
-    assert PT.matches(1_136_225_792, "1.14B") and PT.matches(2_990_081, "2.99M")
-    assert PT.parse_paper_count("0.27M") == (0.27, 2, "M")
+    assert P.matches(304_198_656, "304M") and P.matches(304_198_656, "304.20M")
+    assert not P.matches(304_198_656, "304.24M")
+    assert P.matches(1_136_225_792, "1.14B") and P.matches(2_990_081, "2.99M")
+    assert P.parse_paper_count("0.27M") == (0.27, 2, "M")
 
 
 def _close(mean, printed, tol=0.1 + 1e-9):

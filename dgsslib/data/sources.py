@@ -33,9 +33,8 @@ def build_source(spec: str, cfg: dict, train: bool):
                                 length=d["train_length"] if train else d["eval_length"],
                                 size=tuple(d["size"]), seed=cfg["seed"] if train else 0,
                                 corruption=corruption, severity=severity, cache_dir=d["cache_dir"])
-    from .registry import build_dataset
-    kw = {"conditions": (parts[2],)} if len(parts) > 2 else {}
-    return build_dataset(parts[0], root=d["root"], split=parts[1], **kw)
+    from .registry import build_from_spec  # '<dataset>:<split>[:<condition|time>]', data.root
+    return build_from_spec(spec, d["root"])
 
 
 def eval_name(spec: str) -> str:
@@ -52,26 +51,40 @@ def train_transform(cfg: dict):
 
 
 def random_flip(sample: dict, generator: torch.Generator) -> dict:
+    """Horizontal flip with probability 0.5 (the synthetic benchmark's whole augmentation)."""
     if torch.rand((), generator=generator) < 0.5:
         sample = dict(sample, image=sample["image"].flip(-1), label=sample["label"].flip(-1))
     return sample
 
 
-class Augmented(torch.utils.data.Dataset):
-    """Index with (k, idx): sample ``idx`` augmented with a generator seeded by (seed, k)."""
+random_flip.crops = False  # no crop to re-draw for Rare Class Sampling
 
-    def __init__(self, dataset, transform, seed: int):
+
+class Augmented(torch.utils.data.Dataset):
+    """Index with (k, idx) or (k, idx, cls): sample ``idx`` augmented with a generator seeded by
+    (seed, k). With a class (Rare Class Sampling) and ``min_crop_pixels`` > 0, the augmentation is
+    re-drawn (same generator, so still reproducible) up to ``redraws`` times until the crop holds
+    more than ``min_crop_pixels`` pixels of that class; the last draw is kept otherwise (DAFormer)."""
+
+    def __init__(self, dataset, transform, seed: int, min_crop_pixels: int = 0, redraws: int = 10):
         self.dataset, self.transform, self.seed = dataset, transform, seed
+        self.min_crop_pixels, self.redraws = int(min_crop_pixels), int(redraws)
 
     def __len__(self):
         return len(self.dataset)
 
     def __getitem__(self, key):
-        k, idx = key
-        sample = self.dataset[idx]
+        k, idx, cls = key if len(key) == 3 else (*key, None)
+        base = self.dataset[idx]
+        sample = base
         if self.transform is not None:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + k)
-            sample = self.transform(sample, generator=g)
+            tries = self.redraws if (cls is not None and self.min_crop_pixels > 0
+                                     and getattr(self.transform, "crops", True)) else 1
+            for _ in range(tries):
+                sample = self.transform(base, generator=g)
+                if tries == 1 or int((sample["label"] == cls).sum()) > self.min_crop_pixels:
+                    break
         return {"image": sample["image"], "label": sample["label"]}
 
 

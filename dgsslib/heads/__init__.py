@@ -1,22 +1,27 @@
 """Decode heads. Contract: ``forward(feats, queries=None) -> out``, ``loss(out, labels)``,
-``semantic_logits(out, size) -> B×K×H×W``."""
+``semantic_logits(out, size) -> B×K×H×W`` and a class attribute ``needs_pyramid`` (the model
+turns the four same-stride taps into a 1/4 ... 1/32 pyramid for heads that set it).
+
+| head | needs_pyramid | what |
+|---|---|---|
+| ``linear`` | no | BN + 1×1 conv (+ hidden layer) on the concatenated taps (the mini profile's head) |
+| ``mask2former`` | yes | pure-PyTorch Mask2Former (MSDeformAttn pixel decoder + masked-attention decoder) |
+"""
 from __future__ import annotations
 
-from .linear import LinearHead
+from ..registry import Registry
 
-HEADS = ("linear", "mask2former")
+HEADS = Registry("head", {
+    "linear": "dgsslib.heads.linear:LinearHead",
+    "mask2former": "dgsslib.heads.mask2former:Mask2FormerHead",
+})
 
 
 def build_head(name: str, in_channels: list[int], queries=None, **options):
     """A head by name. ``queries`` (Rein's link, [m, 256]) makes Mask2Former use m external queries."""
-    if name == "linear":
-        return LinearHead(in_channels, **options)
-    if name == "mask2former":
-        from .mask2former import Mask2FormerHead
-        if queries is not None:
-            options = {"query_source": "external", "num_queries": int(queries.shape[0]), **options}
-        return Mask2FormerHead(in_channels, **options)
-    raise ValueError(f"unknown head {name!r}; choose one of: {', '.join(HEADS)}")
+    if queries is not None and name == "mask2former":
+        options = {"query_source": "external", "num_queries": int(queries.shape[0]), **options}
+    return HEADS.build(name, in_channels, **options)
 
 
-__all__ = ["HEADS", "LinearHead", "build_head"]
+__all__ = ["HEADS", "build_head"]

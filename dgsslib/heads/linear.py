@@ -20,6 +20,8 @@ from ..data.labels import IGNORE_INDEX, NUM_CLASSES
 
 
 class LinearHead(nn.Module):
+    needs_pyramid = False  # reads the taps on the token grid
+
     def __init__(self, in_channels: list[int], num_classes: int = NUM_CLASSES, hidden: int = 256,
                  ignore_index: int = IGNORE_INDEX):
         super().__init__()

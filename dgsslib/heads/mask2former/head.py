@@ -40,6 +40,8 @@ from .transformer_decoder import MaskedTransformerDecoder
 
 
 class Mask2FormerHead(nn.Module):
+    needs_pyramid = True  # strides p/4 ... 2p from the four taps (SegModel builds them)
+
     def __init__(self, in_channels: list[int], num_classes: int = 19, num_queries: int = 100,
                  hidden_dim: int = 256, enc_layers: int = 6, dec_layers: int = 9, num_heads: int = 8,
                  dim_feedforward: int = 2048, enc_ffn: int = 1024, num_points_train: int = 12544,

@@ -1,0 +1,203 @@
+"""Type and range checks on a resolved config, run before any model or data is built.
+
+:func:`validate` walks the keys it knows, coerces what is unambiguous -- YAML 1.1 reads ``1e-3``
+as the *string* "1e-3", so a numeric string for a number key becomes that number; ``3.0`` for an
+integer key becomes 3 -- and raises :class:`~dgsslib.profiles.ConfigError` naming the key, the
+bad value and what is accepted. Names (backbone, method, head, recipe) and option *names* are
+checked against their registries here too, so a typo costs a second, not a model build.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Callable
+
+from .profiles import ConfigError
+
+
+def _num(v: Any, key: str) -> float:
+    if isinstance(v, bool):
+        raise ConfigError(f"{key} must be a number, got {v!r}")
+    if isinstance(v, str):
+        try:
+            v = float(v.strip())
+        except ValueError:
+            raise ConfigError(f"{key} must be a number, got the string {v!r} (e.g. {key}=1e-4)") from None
+    if not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ConfigError(f"{key} must be a finite number, got {v!r}")
+    return v
+
+
+def number(lo: float | None = None, hi: float | None = None, lo_open: bool = False, optional: bool = False):
+    def check(v, key):
+        if v is None and optional:
+            return None
+        v = float(_num(v, key))
+        if lo is not None and (v < lo or (lo_open and v == lo)):
+            raise ConfigError(f"{key} must be {'>' if lo_open else '>='} {lo}, got {v!r}")
+        if hi is not None and v > hi:
+            raise ConfigError(f"{key} must be <= {hi}, got {v!r}")
+        return v
+    return check
+
+
+def integer(lo: int | None = None, optional: bool = False):
+    def check(v, key):
+        if v is None and optional:
+            return None
+        f = _num(v, key)
+        if float(f) != int(f):
+            raise ConfigError(f"{key} must be a whole number, got {v!r}")
+        n = int(f)
+        if lo is not None and n < lo:
+            raise ConfigError(f"{key} must be >= {lo}, got {n}")
+        return n
+    return check
+
+
+def choice(*options, optional: bool = False):
+    def check(v, key):
+        if v is None and optional:
+            return None
+        if v not in options:
+            raise ConfigError(f"{key} must be one of {', '.join(map(str, options))}, got {v!r}")
+        return v
+    return check
+
+
+def boolean(v, key):
+    if not isinstance(v, bool):
+        raise ConfigError(f"{key} must be true or false, got {v!r}")
+    return v
+
+
+def data_string(optional: bool = False):
+    def check(v, key):
+        if v is None and optional:
+            return None
+        if not isinstance(v, str) or ":" not in v:
+            raise ConfigError(f"{key} must be a data string like 'synthetic:source' or 'cityscapes:val', got {v!r}")
+        return v
+    return check
+
+
+def list_of(item: Callable, length: int | None = None, optional: bool = False, nonempty: bool = True):
+    def check(v, key):
+        if v is None and optional:
+            return None
+        if isinstance(v, (str, bytes)) or not isinstance(v, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {v!r} (e.g. {key}=[...])")
+        if length is not None and len(v) != length:
+            raise ConfigError(f"{key} must have {length} entries, got {len(v)}: {v!r}")
+        if nonempty and not v:
+            raise ConfigError(f"{key} must not be empty")
+        return [item(x, f"{key}[{i}]") for i, x in enumerate(v)]
+    return check
+
+
+def scale(v, key):
+    if v is None or v == "native":
+        return v
+    return list_of(integer(1), length=2)(v, key)
+
+
+def optional_str(v, key):
+    if v is not None and not isinstance(v, str):
+        raise ConfigError(f"{key} must be a string or null, got {v!r}")
+    return v
+
+
+SCHEMA: dict[str, Callable] = {
+    "seed": integer(0),
+    "weights": optional_str,
+    "patch_size": integer(1, optional=True),
+    "img_size": integer(1, optional=True),
+    "data.train": data_string(),
+    "data.target": data_string(optional=True),
+    "data.eval": list_of(data_string(), nonempty=False),
+    "data.rcs.enabled": boolean,
+    "data.rcs.temperature": number(0, lo_open=True),
+    "data.rcs.min_pixels": integer(0),
+    "data.rcs.min_crop_ratio": number(0),
+    "data.root": optional_str,
+    "data.size": list_of(integer(1), length=2),
+    "data.train_length": integer(1),
+    "data.eval_length": integer(1),
+    "data.crop": integer(1, optional=True),
+    "data.scales": list_of(integer(1), optional=True),
+    "data.cache_dir": optional_str,
+    "data.num_workers": integer(0),
+    "train.max_steps": integer(1),
+    "train.batch_size": integer(1),
+    "train.lr": number(0, lo_open=True),
+    "train.weight_decay": number(0),
+    "train.poly_power": number(0),
+    "train.warmup_steps": integer(0),
+    "train.grad_clip": number(0, lo_open=True, optional=True),
+    "train.amp": choice("auto", "bf16", "fp32"),
+    "train.log_every": integer(1),
+    "train.ckpt_every": integer(0),
+    "train.eval_every": integer(0),
+    "train.keep_ckpts": integer(1),
+    "eval.crop": integer(1),
+    "eval.stride": integer(1),
+    "eval.test_scale": scale,
+    "eval.batch_size": integer(1),
+}
+
+
+def _get(cfg: dict, dotted: str):
+    node = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return KeyError
+        node = node[part]
+    return node
+
+
+def _set(cfg: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    node = cfg
+    for part in parents:
+        node = node[part]
+    node[last] = value
+
+
+def _check_names(cfg: dict) -> None:
+    from .adapters import METHODS
+    from .backbones import BACKBONES
+    from .backbones.posembed import POS_INTERP
+    from .heads import HEADS
+    from .recipes import RECIPES
+    from .registry import accepted_options
+    if cfg["backbone"] not in BACKBONES:
+        raise ConfigError(f"backbone must be one of {', '.join(BACKBONES)}, got {cfg['backbone']!r}")
+    if cfg.get("pos_interp", "auto") not in POS_INTERP:
+        raise ConfigError(f"pos_interp must be one of {', '.join(POS_INTERP)}, got {cfg['pos_interp']!r}")
+    for kind, reg, skip in (("method", METHODS, ()), ("head", HEADS, ("in_channels",)),
+                            ("recipe", RECIPES, ())):
+        name, opts = cfg[kind], cfg.get(f"{kind}_options") or {}
+        if name not in reg:
+            raise ConfigError(f"{kind} must be one of {', '.join(reg)}, got {name!r}")
+        if not isinstance(opts, dict):
+            raise ConfigError(f"{kind}_options must be a mapping, got {opts!r}")
+        accepted = accepted_options(reg.get(name))
+        if accepted is not None:
+            accepted = [a for a in accepted if a not in skip]
+            unknown = sorted(set(opts) - set(accepted))
+            if unknown:
+                raise ConfigError(f"unknown {kind}_options {unknown} for {kind} {name!r}; accepted: {accepted}")
+
+
+def validate(cfg: dict) -> dict:
+    """A checked (and coerced) copy of a resolved config; raises ConfigError naming the key."""
+    out = copy.deepcopy(cfg)
+    for key, check in SCHEMA.items():
+        val = _get(out, key)
+        if val is KeyError:
+            continue
+        _set(out, key, check(val, key))
+    for name, sc in (out["eval"].get("test_scales") or {}).items():
+        out["eval"]["test_scales"][name] = scale(sc, f"eval.test_scales.{name}")
+    _check_names(out)
+    return out

@@ -1,0 +1,82 @@
+"""The EMA teacher of self-training (Mean Teacher; DACS/DAFormer/MIC form).
+
+    α_t = min(1 − 1/(t+1), α),      φ ← α_t · φ + (1 − α_t) · θ          (α = 0.999 in DAFormer/MIC)
+
+so early on the teacher follows the student closely (α_1 = 0.5, α_9 = 0.9) and the cap is
+reached at t = 1/(1−α) − 1. Averaged: every parameter that trains (method, unfrozen backbone
+weights, head) and every floating-point persistent buffer of the head and the method (timm's
+ModelEmaV2 form; DAFormer averages parameters only -- with no BatchNorm in a ViT + Mask2Former
+the two agree); integer buffers are copied.
+
+The teacher never copies or re-wraps the shared frozen backbone: it is a *shadow* of the
+trainable tensors, and :meth:`EMATeacher.applied` swaps them into the model for a no-grad
+forward (``with teacher.applied(model): out = model(x)``), in eval mode, then swaps back. This
+works for every method -- hook-based (Rein), forward-hook-based (LoRA, AdaptFormer) and Full.
+Its tensors go into every checkpoint (``recipe.teacher.*``), so a resumed run is exact.
+Taught in ``notebooks/11_rein_a.ipynb``.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+
+def ema_alpha(t: int, alpha: float) -> float:
+    """α_t = min(1 − 1/(t+1), α) for iteration t ≥ 0."""
+    return min(1.0 - 1.0 / (t + 1), alpha)
+
+
+class EMATeacher:
+    """A shadow copy of a model's trainable state, updated by EMA and swapped in to run."""
+
+    def __init__(self, model, alpha: float = 0.999):
+        if not 0.0 <= alpha < 1.0:
+            raise ValueError(f"EMA alpha must be in [0, 1), got {alpha}")
+        self.alpha = float(alpha)
+        self.shadow = {k: v.detach().clone() for k, v in self._live(model).items()}
+
+    @staticmethod
+    def _live(model) -> dict[str, torch.Tensor]:
+        return {k: (v.data if isinstance(v, torch.nn.Parameter) else v) for k, v in model.trainable_state().items()}
+
+    @torch.no_grad()
+    def update(self, model, t: int) -> float:
+        """One EMA step at iteration ``t``; returns the α_t used."""
+        a = ema_alpha(t, self.alpha)
+        for k, live in self._live(model).items():
+            sh = self.shadow[k]
+            if sh.is_floating_point():
+                sh.mul_(a).add_(live.detach().to(sh.dtype), alpha=1.0 - a)
+            else:
+                sh.copy_(live)
+        return a
+
+    @contextlib.contextmanager
+    def applied(self, model):
+        """Run ``model`` as the teacher: shadow tensors swapped in, eval mode, no grad."""
+        state = model.trainable_state()
+        was_training = model.training
+
+        def swap():
+            for k, t in state.items():
+                t.data, self.shadow[k] = self.shadow[k], t.data
+
+        with torch.no_grad():
+            swap()
+            model.eval()
+            try:
+                yield model
+            finally:
+                swap()
+                model.train(was_training)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return dict(self.shadow)
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        missing = sorted(set(self.shadow) - set(tensors))
+        if missing:
+            raise ValueError(f"teacher state is missing {missing[:4]}")
+        for k, sh in self.shadow.items():
+            sh.copy_(tensors[k].to(sh.device, sh.dtype))
