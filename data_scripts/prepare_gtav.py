@@ -2,8 +2,10 @@
 """Prepare GTAV for DGSS Kit (resumable, idempotent).
 
 Write labels/*_labelTrainIds.png (Cityscapes ids -> trainIds) and sample_class_stats.json
-(per-image trainId pixel counts for rare class sampling). Image/label size mismatches (a known
-GTAV issue) are reported as errors, or fixed with --fix-sizes (label resized to the image, nearest).
+(per-image trainId pixel counts for rare class sampling, format in dgsslib/data/class_stats.py).
+Image/label size mismatches (a known GTAV issue) are fixed -- the trainId label is written
+resized to its image (nearest) -- and each is listed as a NOTE; --strict-sizes reports them as
+errors instead (exit 1, no stats file).
 --split-mat split.mat writes splits/{train,val,test}.txt from the official split (needs scipy).
 
 Outputs are written atomically (tmp file -> os.replace); outputs that already exist and are
@@ -25,13 +27,16 @@ from dgsslib.data.prepare_cli import prepare_main  # noqa: E402
 
 
 def _args(p):
-    p.add_argument("--fix-sizes", action="store_true", help="resize mismatched labels to their image (nearest)")
+    p.add_argument("--fix-sizes", action="store_true",
+                   help="resize mismatched labels to their image, nearest (the default; kept for old scripts)")
+    p.add_argument("--strict-sizes", action="store_true",
+                   help="report image/label size mismatches as errors instead of resizing")
     p.add_argument("--split-mat", default=None, help="official split.mat -> splits/{train,val,test}.txt")
 
 
 def main(argv: list[str] | None = None) -> int:
     return prepare_main("gtav", __doc__, argv, add_args=_args,
-                        kwargs=lambda a: {"fix_sizes": a.fix_sizes, "split_mat": a.split_mat})
+                        kwargs=lambda a: {"fix_sizes": not a.strict_sizes, "split_mat": a.split_mat})
 
 
 if __name__ == "__main__":

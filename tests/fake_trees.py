@@ -66,19 +66,20 @@ def write_png16(path: Path, arr: np.ndarray) -> Path:
     return path
 
 
-def _raw_and_expected(pairs: Pairs, shift: int) -> tuple[np.ndarray, np.ndarray]:
-    return pattern([p[0] for p in pairs], shift), pattern([p[1] for p in pairs], shift).astype(np.int64)
+def _raw_and_expected(pairs: Pairs, shift: int, h: int = H, w: int = W) -> tuple[np.ndarray, np.ndarray]:
+    return (pattern([p[0] for p in pairs], shift, h, w),
+            pattern([p[1] for p in pairs], shift, h, w).astype(np.int64))
 
 
-def make_cityscapes(root: Path, pairs: Pairs, train_ids: bool = False) -> Expected:
+def make_cityscapes(root: Path, pairs: Pairs, train_ids: bool = False, h: int = H, w: int = W) -> Expected:
     """leftImg8bit/<split>/<city>/<x>_leftImg8bit.png + gtFine labelIds (or labelTrainIds)."""
     out: Expected = {"train": {}, "val": {}}
     files = {"train": [("aachen", "aachen_000000_000019"), ("bremen", "bremen_000001_000019")],
              "val": [("frankfurt", "frankfurt_000000_000294"), ("frankfurt", "frankfurt_000000_000576")]}
     for k, (split, entries) in enumerate(files.items()):
         for i, (city, stem) in enumerate(entries):
-            raw, exp = _raw_and_expected(pairs, 3 * k + i)
-            img = write_png(root / f"leftImg8bit/{split}/{city}/{stem}_leftImg8bit.png", rgb(10 * k + i))
+            raw, exp = _raw_and_expected(pairs, 3 * k + i, h, w)
+            img = write_png(root / f"leftImg8bit/{split}/{city}/{stem}_leftImg8bit.png", rgb(10 * k + i, h, w))
             if train_ids:
                 write_png(root / f"gtFine/{split}/{city}/{stem}_gtFine_labelTrainIds.png", exp)
             else:
@@ -89,12 +90,12 @@ def make_cityscapes(root: Path, pairs: Pairs, train_ids: bool = False) -> Expect
     return out
 
 
-def make_gtav(root: Path, pairs: Pairs, n: int = 3) -> Expected:
+def make_gtav(root: Path, pairs: Pairs, n: int = 3, h: int = H, w: int = W) -> Expected:
     """images/<id>.png + labels/<id>.png (palette png of Cityscapes ids)."""
     out: Expected = {"train": {}}
     for i in range(n):
-        raw, exp = _raw_and_expected(pairs, i)
-        img = write_png(root / f"images/{i + 1:05d}.png", rgb(i))
+        raw, exp = _raw_and_expected(pairs, i, h, w)
+        img = write_png(root / f"images/{i + 1:05d}.png", rgb(i, h, w))
         write_palette_png(root / f"labels/{i + 1:05d}.png", raw)
         out["train"][img.relative_to(root).as_posix()] = exp
     return out
@@ -113,13 +114,13 @@ def make_synthia(root: Path, pairs: Pairs, n: int = 2) -> Expected:
     return out
 
 
-def make_bdd(root: Path, pairs: Pairs) -> Expected:
+def make_bdd(root: Path, pairs: Pairs, h: int = H, w: int = W) -> Expected:
     """images/10k/<split>/<name>.jpg + labels/sem_seg/masks/<split>/<name>.png (trainIds)."""
     out: Expected = {"train": {}, "val": {}}
     for k, split in enumerate(("train", "val")):
         for i, stem in enumerate(("7d2f7975-e0c1c5a7", "7d4a9094-0455564b")):
-            raw, exp = _raw_and_expected(pairs, 3 * k + i)
-            img = write_jpg(root / f"images/10k/{split}/{stem}.jpg", rgb(i))
+            raw, exp = _raw_and_expected(pairs, 3 * k + i, h, w)
+            img = write_jpg(root / f"images/10k/{split}/{stem}.jpg", rgb(i, h, w))
             write_png(root / f"labels/sem_seg/masks/{split}/{stem}.png", raw)
             out[split][img.relative_to(root).as_posix()] = exp
     write_jpg(root / "images/10k/test/ac517380-00000000.jpg", rgb(3))
@@ -134,21 +135,34 @@ def make_bdd_old(root: Path, pairs: Pairs) -> None:
             write_png(root / f"seg/labels/{split}/{stem}_train_id.png", pattern([p[0] for p in pairs], k + i))
 
 
+MAPILLARY_LAYOUTS = {  # package -> (config file, label dir of a split)
+    "v1.2": ("config.json", "{split}/labels"),              # mapillary-vistas-dataset_public_v1.2.zip
+    "v2.0": ("config_v1.2.json", "{split}/v1.2/labels"),    # mapillary-vistas-dataset_public_v2.0.zip
+}
+
+
 def make_mapillary(root: Path, names: Sequence[str], splits: Sequence[str] = ("training", "validation"),
-                   h: int = H, w: int = W) -> dict[str, dict[str, np.ndarray]]:
-    """config_v1.2.json + <split>/images/*.jpg + <split>/v1.2/labels/*.png (palette ids).
-    Returns the RAW ids per image (the test maps them with its own expected table)."""
+                   h: int = H, w: int = W, layout: str = "v2.0") -> dict[str, dict[str, np.ndarray]]:
+    """The v1.2 labels as one of the two official packages ship them (``layout``: "v1.2" zip:
+    config.json + <split>/labels; "v2.0" zip: config_v1.2.json + <split>/v1.2/labels, next to
+    an unused 124-label config_v2.0.json and <split>/v2.0/labels). Returns the RAW ids per image
+    (the test maps them with its own expected table)."""
+    config, label_dir = MAPILLARY_LAYOUTS[layout]
     labels = [{"readable": n, "name": n.lower().replace(" ", "-"), "color": [i, i, i],
                "instances": False, "evaluate": True} for i, n in enumerate(names)]
     root.mkdir(parents=True, exist_ok=True)
-    (root / "config_v1.2.json").write_text(json.dumps({"labels": labels, "version": "1.2"}))
+    (root / config).write_text(json.dumps({"labels": labels, "version": "1.2"}))
+    if layout == "v2.0":  # a decoy: the 124-label v2.0 config must not be used
+        (root / "config_v2.0.json").write_text(json.dumps({"labels": [{"readable": "Bird"}] * 124}))
     out: dict[str, dict[str, np.ndarray]] = {}
     for k, split in enumerate(splits):
         out[split] = {}
         for i, stem in enumerate(("--0Gb2EVz7fqXzHaJX8SkBA", "-0GxMr1Qb6bHVXBcuHvzwA")):
             raw = pattern(range(len(names)), 5 * k + i, h, w)
             img = write_jpg(root / f"{split}/images/{stem}.jpg", rgb(i, h, w))
-            write_palette_png(root / f"{split}/v1.2/labels/{stem}.png", raw)
+            write_palette_png(root / label_dir.format(split=split) / f"{stem}.png", raw)
+            if layout == "v2.0":  # v2.0 ids (all 0 = "Bird" in the decoy config) must not be read
+                write_palette_png(root / f"{split}/v2.0/labels/{stem}.png", np.zeros_like(raw))
             out[split][img.relative_to(root).as_posix()] = raw
     return out
 

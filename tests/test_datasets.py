@@ -218,11 +218,21 @@ def test_label_without_image(tmp_path):
 def test_size_mismatch(tmp_path):
     make_gtav(tmp_path, CITYSCAPES_PAIRS)
     write_png(tmp_path / "labels/00002.png", np.full((8, 15), 7, np.uint8))
-    ds = build_dataset("gtav", tmp_path)
+    ds = build_dataset("gtav", tmp_path, size_mismatch="error")
     with pytest.raises(DatasetError) as e:
         ds[1]
     msg = str(e.value)
-    assert "00002.png" in msg and "16x8" in msg and "15x8" in msg and "--fix-sizes" in msg
+    assert "00002.png" in msg and "16x8" in msg and "15x8" in msg and "prepare_gtav.py" in msg
+    # GTAV's default: the loader resizes the label to its image (nearest) and says so
+    ds = build_dataset("gtav", tmp_path)
+    with pytest.warns(UserWarning, match="00002.png.*resizing the label"):
+        label = ds[1]["label"]
+    assert label.shape == (8, 16) and (label == 0).all() and ds.resized_labels == ["images/00002.png"]
+    make_cityscapes(tmp_path / "cs", CITYSCAPES_PAIRS)  # every other dataset refuses
+    write_png(tmp_path / "cs/gtFine/val/frankfurt/frankfurt_000000_000294_gtFine_labelIds.png",
+              np.full((8, 15), 7, np.uint8))
+    with pytest.raises(DatasetError, match="size mismatch"):
+        build_dataset("cityscapes", tmp_path / "cs", "val")[0]
 
 
 @pytest.mark.parametrize("dataset", ["cityscapes", "bdd"])
@@ -292,7 +302,7 @@ def test_prepare_cityscapes(tmp_path, capsys):
     assert_labels(ds, exp["val"])
 
 
-def test_prepare_gtav_stats_and_sizes(tmp_path):
+def test_prepare_gtav_stats_and_sizes(tmp_path, capsys):
     exp = make_gtav(tmp_path, CITYSCAPES_PAIRS)
     _run_twice("prepare_gtav", tmp_path, "labels/*_labelTrainIds.png", expected_files=3)
     import json
@@ -301,14 +311,22 @@ def test_prepare_gtav_stats_and_sizes(tmp_path):
     first = exp["train"]["images/00001.png"]
     assert stats[0]["13"] == int((first == 13).sum()) and "255" not in stats[0]
     assert_labels(build_dataset("gtav", tmp_path), exp["train"])
-    # a GTAV image/label size mismatch: reported (exit 1) unless --fix-sizes
+    # a GTAV image/label size mismatch: an error with --strict-sizes (no stats written), else
+    # the trainId label is written resized to its image and listed as a NOTE
     write_png(tmp_path / "labels/00004.png", np.full((6, 12), 7, np.uint8))
     write_png(tmp_path / "images/00004.png", rgb(4))
+    (tmp_path / "sample_class_stats.json").unlink()
     main = load_script("prepare_gtav").main
-    assert main(["--root", str(tmp_path), "--no-progress"]) == 1
-    assert main(["--root", str(tmp_path), "--no-progress", "--fix-sizes", "--workers", "2"]) == 0
-    fixed = build_dataset("gtav", tmp_path)[3]["label"]
+    assert main(["--root", str(tmp_path), "--no-progress", "--strict-sizes"]) == 1
+    assert not (tmp_path / "sample_class_stats.json").exists()
+    capsys.readouterr()
+    assert main(["--root", str(tmp_path), "--no-progress", "--workers", "2"]) == 0
+    assert "NOTE 00004.png: label 12x6 resized to its image 16x8" in capsys.readouterr().out
+    ds = build_dataset("gtav", tmp_path, size_mismatch="error")
+    fixed = ds[3]["label"]
     assert fixed.shape == (8, 16) and (fixed == 0).all()
+    stats = json.loads((tmp_path / "sample_class_stats.json").read_text())
+    assert stats[3] == {"file": "labels/00004_labelTrainIds.png", "0": 128}
 
 
 def test_prepare_synthia(tmp_path):
@@ -372,7 +390,12 @@ def test_verify_pairing_error_and_missing(tmp_path, capsys):
     write_png(tmp_path / "gt/fog/val/GOPR0475/GOPR0475_frame_009999_gt_labelTrainIds.png", rgb(0)[..., 0])
     assert verify_main(["acdc", "--root", str(tmp_path), "--no-progress"]) == 1
     assert "label(s) without image" in capsys.readouterr().out
-    assert verify_main(["bdd", "--root", str(tmp_path / "nothing"), "--no-progress"]) == 1
+    capsys.readouterr()
+    assert verify_main(["bdd", "--root", str(tmp_path / "nothing"), "--no-progress"]) == 2  # user error
+    err = capsys.readouterr().err
+    assert err.startswith("[dgsslib] error: ") and "nothing" in err and err.count("\n") == 1
+    assert verify_main(["bdd", "--root", str(tmp_path), "--no-progress"]) == 2  # no bdd split there
+    assert "no split of bdd" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("cmd", [["data_scripts/verify.py"], ["-m", "dgsslib.data.verify"]])

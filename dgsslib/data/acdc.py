@@ -11,7 +11,8 @@
 
   ``cond`` in fog, night, rain, snow; ``split`` in train, val, test (test has no GT).
 * Per condition 400 train / 100 val (night: 106) / 500 test: 1,600 / 406 / 2,000 in total.
-* Test scale: 960×540 (the 512-crop configs) or 1920×1080.
+* Test scale: 960×540 (the Rein 512-crop configs; ``TEST_SCALE``) or 1920×1080 (the 1024 ones).
+* Config data strings: ``acdc:val`` (all four conditions), ``acdc:val:fog``, ``acdc:val:fog+rain``.
 * Prepare: ``python data_scripts/prepare_acdc.py --root DIR`` writes any missing
   ``*_gt_labelTrainIds.png`` from ``*_gt_labelIds.png`` (the official zip ships both).
 
@@ -48,6 +49,7 @@ class ACDCDataset(SegFolderDataset):
     TEST_SCALE = (960, 540)
     TEST_SCALE_FULL = (1920, 1080)
     PREPARE = "python data_scripts/prepare_acdc.py --root ROOT"
+    SUBSET_KEYWORD = "conditions"
 
     def __init__(self, root: str | os.PathLike | None = None, split: str | None = None,
                  transform=None, label_type: str = "auto",

@@ -8,8 +8,9 @@ identically for all seven datasets:
 * pair every image with its label by relative path; an image without a label or a label
   without an image is an error naming both files -- **nothing is skipped silently**;
 * read a sample: decode the image (corrupt/truncated -> error naming the file), read the label,
-  check the sizes agree, check every label value is a known raw id (or a trainId 0..18 / 255)
-  and map raw ids to trainIds.
+  check the sizes agree (``SIZE_MISMATCH``: an error, or for GTAV the label resized to the image,
+  nearest, with a warning naming the file), check every label value is a known raw id (or a
+  trainId 0..18 / 255) and map raw ids to trainIds.
 
 Every failure raises ``DatasetError`` (a ``ValueError``) whose message names the file and the
 fix. Sample format (shared with the procedural benchmark)::
@@ -23,6 +24,7 @@ Unlabelled samples (Dark Zurich train, test splits) carry an all-255 label and
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .imageio import ImageReadError, image_size, read_image, read_label
+from .imageio import ImageReadError, image_size, read_image, read_label, resize_array
 from .labels import IGNORE_INDEX, NUM_CLASSES, make_lut
 
 DATA_ENV = "DGSS_DATA"
@@ -167,6 +169,8 @@ class SegFolderDataset(Dataset):
     EXPECTED_COUNTS: ClassVar[dict[Any, int]] = {}
     TEST_SCALE: ClassVar[tuple[int, int]] = (1024, 512)
     PREPARE: ClassVar[str] = ""  # the prepare command, quoted in error messages
+    SUBSET_KEYWORD: ClassVar[str] = ""  # keyword of '<name>:<split>:<subset>' (acdc: conditions)
+    SIZE_MISMATCH: ClassVar[str] = "error"  # image/label sizes differ: "error" | "resize_label"
 
     def __init__(self, root: str | os.PathLike | None = None, split: str | None = None,
                  transform: Callable[[dict], dict] | None = None, label_type: str = "auto") -> None:
@@ -176,6 +180,11 @@ class SegFolderDataset(Dataset):
         self.split = self.normalize_split(split)
         self.transform = transform
         self.label_type = label_type
+        if getattr(self, "size_mismatch", None) is None:
+            self.size_mismatch = self.SIZE_MISMATCH
+        if self.size_mismatch not in ("error", "resize_label"):
+            raise ValueError(f"size_mismatch must be 'error' or 'resize_label', got {self.size_mismatch!r}")
+        self.resized_labels: list[str] = []  # items whose label was resized to the image
         self.items: list[Item] = self._collect(self.folders(self.split))
 
     # ----- subclass interface
@@ -275,9 +284,7 @@ class SegFolderDataset(Dataset):
             label = np.full((h, w), IGNORE_INDEX, dtype=np.uint8)
             meta["unlabelled"] = True
         else:
-            raw = self._read_label(item)
-            if raw.shape != (h, w):
-                raise self._size_error(item, (w, h), (raw.shape[1], raw.shape[0]))
+            raw = self._match_size(item, self._read_label(item), w, h)
             label = item.fmt.to_train_ids(raw, item.label)
         return {"image": torch.from_numpy(image).permute(2, 0, 1).contiguous(),
                 "label": torch.from_numpy(label.astype(np.int64)), "meta": meta}
@@ -292,10 +299,22 @@ class SegFolderDataset(Dataset):
             w, h = self._header_size(item.image)
         if item.label is None:
             return None
-        raw = self._read_label(item)
-        if raw.shape != (h, w):
-            raise self._size_error(item, (w, h), (raw.shape[1], raw.shape[0]))
+        raw = self._match_size(item, self._read_label(item), w, h)
         return item.fmt.to_train_ids(raw, item.label)
+
+    def _match_size(self, item: Item, raw: np.ndarray, w: int, h: int) -> np.ndarray:
+        """The label at the image size: an error, or (``size_mismatch='resize_label'``, GTAV's
+        default) the raw ids resized nearest-neighbour with a warning naming the file."""
+        if raw.shape == (h, w):
+            return raw
+        err = self._size_error(item, (w, h), (raw.shape[1], raw.shape[0]))
+        if self.size_mismatch == "error":
+            raise err
+        if item.name not in self.resized_labels:
+            self.resized_labels.append(item.name)
+            warnings.warn(f"{err} -- resizing the label to the image (nearest) in the loader",
+                          stacklevel=3)
+        return resize_array(raw, (w, h), nearest=True)
 
     def _read_image(self, path: Path) -> np.ndarray:
         try:

@@ -13,7 +13,11 @@
 
 * 2,975 train / 500 val / 1,525 test images, 2048×1024. The test split's gtFine files are
   dummies, so ``test`` is served unlabelled.
-* Test scale: 1024×512 in the Rein repo configs, 2048×1024 in the Rein++ paper.
+* Test scale: **2048×1024** (``TEST_SCALE``, the kit's default): the Rein++ paper (Sec. VI-A3)
+  and the tables the kit compares with. The Rein repo's configs used 1024×512
+  (``TEST_SCALE_HALF``; ~2 mIoU lower, Rein issue #68); select it with
+  ``--set 'eval.test_scales.cityscapes=[1024,512]'`` (see ``dgsslib/data/protocol.py``).
+* Unpacking: both zips ship the same README/license files: unzip the second with ``-n``.
 * Prepare: ``python data_scripts/prepare_cityscapes.py --root DIR`` writes the
   ``*_gtFine_labelTrainIds.png`` files (resumable). Labels are read from labelIds when the
   trainId files are absent.
@@ -39,15 +43,15 @@ class CityscapesDataset(SegFolderDataset):
     """Cityscapes fine (Cordts et al., CVPR 2016, https://www.cityscapes-dataset.com;
     non-commercial licence, registration required). Raw labelIds are mapped with
     ``CITYSCAPES_ID_TO_TRAINID``; prepared ``*_gtFine_labelTrainIds.png`` files are used when
-    present (``label_type='auto'``). Test scale 1024×512 (Rein) / 2048×1024 (Rein++)."""
+    present (``label_type='auto'``). Test scale 2048×1024 (Rein++; the Rein repo: 1024×512)."""
 
     NAME = "cityscapes"
     SPLITS = ("train", "val", "test")
     DEFAULT_SPLIT = "val"
     VERIFY_SPLITS = ("train", "val")
     EXPECTED_COUNTS = {"train": 2975, "val": 500, "test": 1525}
-    TEST_SCALE = (1024, 512)
-    TEST_SCALE_FULL = (2048, 1024)
+    TEST_SCALE = (2048, 1024)  # Rein++ protocol (the kit's choice)
+    TEST_SCALE_HALF = (1024, 512)  # the Rein repo's configs
     PREPARE = "python data_scripts/prepare_cityscapes.py --root ROOT"
 
     def folders(self, split: str) -> list[Folder]:

@@ -15,6 +15,8 @@
 * Counts: train day 3,041 / twilight 2,920 / night 2,416; val night 50; test night 151.
   ``times`` defaults to ("night",) -- the UDA papers adapt to the night train images only.
 * Unlabelled samples (train, test) get an all-255 label and ``meta["unlabelled"] = True``.
+* Config data strings select times of day like ACDC conditions: ``dark_zurich:val`` (night),
+  ``dark_zurich:train:night``, ``dark_zurich:train:day+twilight+night``.
 * Test scale: 960×540 (or 1920×1080).
 
 Taught in ``notebooks/00_setup_and_benchmark.ipynb``.
@@ -49,6 +51,7 @@ class DarkZurichDataset(SegFolderDataset):
     TEST_SCALE = (960, 540)
     TEST_SCALE_FULL = (1920, 1080)
     PREPARE = "python data_scripts/prepare_dark_zurich.py --root ROOT"
+    SUBSET_KEYWORD = "times"
 
     def __init__(self, root: str | os.PathLike | None = None, split: str | None = None,
                  transform=None, label_type: str = "auto", times: Sequence[str] = ("night",)) -> None:

@@ -16,20 +16,24 @@
 * Splits: ``train`` (alias ``all``): all 24,966 images -- what Rein and the DGSS papers train
   on. ``official_train``/``official_val``/``official_test`` (12,403 / 6,382 / 6,181): the
   official split, if ``splits/{train,val,test}.txt`` exist (``prepare_gtav.py --split-mat``).
-* Known issue: some images differ in size from their labels; loading such a pair raises a
-  ``DatasetError`` naming the file and both sizes (``prepare_gtav.py --fix-sizes`` resizes the
-  trainId label to the image with nearest neighbour).
+* Known issue: some images differ in size from their labels. Handled in two places, never
+  silently: ``prepare_gtav.py`` writes those trainId labels resized to their image (nearest
+  neighbour) and lists each pair (``--strict-sizes``: report them as errors instead, exit 1);
+  the loader (``size_mismatch="resize_label"``, the default here) resizes an unprepared
+  mismatched label the same way with a warning naming the file, so a 40k-step run never stops
+  on one; ``size_mismatch="error"`` raises instead. ``verify.py gtav`` lists them as WARN.
+  (mmseg/Rein hide the mismatch: image and label are resized separately to the same scale.)
 * Test scale (GTAV val in the Rein configs): 1280×720.
 
 Taught in ``notebooks/00_setup_and_benchmark.ipynb``.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from .base import DatasetError, Folder, SegFolderDataset, raw_ids, resolve_root
+from .class_stats import write_class_stats
 from .imageio import LabelJob, convert_label, image_size, run_jobs
 from .labels import GTAV_ID_TO_TRAINID
 
@@ -52,9 +56,11 @@ class GTAVDataset(SegFolderDataset):
                        "official_test": 6181}
     TEST_SCALE = (1280, 720)
     PREPARE = "python data_scripts/prepare_gtav.py --root ROOT"
+    SIZE_MISMATCH = "resize_label"
 
     def __init__(self, root: str | os.PathLike | None = None, split: str | None = None,
-                 transform=None, label_type: str = "auto") -> None:
+                 transform=None, label_type: str = "auto", size_mismatch: str = "resize_label") -> None:
+        self.size_mismatch = size_mismatch
         super().__init__(root, split, transform, label_type)
         if self.split.startswith("official_"):
             self.items = self._select(self.items)
@@ -80,20 +86,21 @@ class GTAVDataset(SegFolderDataset):
         return [by_stem[s] for s in wanted]
 
     def _size_fix(self) -> str:
-        return (" (a known GTAV issue: `python data_scripts/prepare_gtav.py --root ROOT "
-                "--fix-sizes` resizes the trainId label to the image, nearest neighbour)")
+        return (" (a known GTAV issue: `python data_scripts/prepare_gtav.py --root ROOT` writes "
+                "the trainId label resized to its image, nearest neighbour)")
 
 
 def prepare(root: str | os.PathLike | None = None, workers: int = 1, progress: bool = True,
-            fix_sizes: bool = False, split_mat: str | os.PathLike | None = None) -> list[dict]:
+            fix_sizes: bool = True, split_mat: str | os.PathLike | None = None) -> list[dict]:
     """Write ``labels/*_labelTrainIds.png`` and ``sample_class_stats.json``.
 
-    Size mismatches are reported as errors unless ``fix_sizes`` (then the trainId label is
-    resized to its image, nearest neighbour)."""
+    A label whose size differs from its image is written resized to the image (nearest) and
+    listed as a NOTE; ``fix_sizes=False`` (``--strict-sizes``) reports it as an error instead
+    (then no stats file is written)."""
     root = resolve_root("gtav", root)
     if split_mat is not None:
         write_split_files(root, split_mat)
-    ds = GTAVDataset(root, "train", label_type="raw")
+    ds = GTAVDataset(root, "train", label_type="raw", size_mismatch="error")
     jobs, results = [], []
     for item in ds.items:
         img_wh, lbl_wh = image_size(item.image), image_size(item.label)
@@ -101,22 +108,12 @@ def prepare(root: str | os.PathLike | None = None, workers: int = 1, progress: b
             results.append({"status": "error", "error": str(ds._size_error(item, img_wh, lbl_wh))})
             continue
         dst = item.label.with_name(item.label.stem + TRAIN_SUFFIX)
-        jobs.append(LabelJob(item.label, dst, RAW_FORMAT, size=img_wh, stats=True))
+        note = (f"{item.label.name}: label {lbl_wh[0]}x{lbl_wh[1]} resized to its image "
+                f"{img_wh[0]}x{img_wh[1]} (nearest)") if img_wh != lbl_wh else ""
+        jobs.append(LabelJob(item.label, dst, RAW_FORMAT, size=img_wh, stats=True, note=note))
     results += run_jobs(convert_label, jobs, workers, desc="gtav ids -> trainIds", progress=progress)
     write_class_stats(root, results)
     return results
-
-
-def write_class_stats(root: Path, results: list[dict]) -> None:
-    """``sample_class_stats.json``: [{"file": labels/x_labelTrainIds.png, "<trainId>": pixels}]."""
-    stats = [{"file": Path(r["file"]).relative_to(root).as_posix(),
-              **{str(c): n for c, n in sorted(r["stats"].items())}}
-             for r in results if r["status"] != "error"]
-    if any(r["status"] == "error" for r in results):
-        return  # an incomplete stats file would silently bias rare class sampling
-    tmp = root / ".sample_class_stats.json.tmp"
-    tmp.write_text(json.dumps(sorted(stats, key=lambda s: s["file"]), indent=0))
-    os.replace(tmp, root / "sample_class_stats.json")
 
 
 def write_split_files(root: Path, split_mat: str | os.PathLike) -> None:

@@ -258,6 +258,7 @@ class LabelJob:
     fmt: Any  # base.LabelFormat: .to_train_ids(raw, path), .channel
     size: tuple[int, int] | None = None  # (w, h) to resize to with nearest; None = keep
     stats: bool = False  # also return the per-trainId pixel counts (rare class sampling)
+    note: str = ""  # reported by ``summarize`` (e.g. a GTAV label resized to its image)
 
 
 def convert_label(job: LabelJob) -> dict[str, Any]:
@@ -272,8 +273,10 @@ def convert_label(job: LabelJob) -> dict[str, Any]:
         status = "written"
     out: dict[str, Any] = {"status": status, "file": str(job.dst)}
     if job.stats:
-        counts = np.bincount(train.ravel(), minlength=256)
-        out["stats"] = {int(c): int(counts[c]) for c in np.flatnonzero(counts) if c != 255}
+        from .labels import count_classes
+        out["stats"] = count_classes(train)
+    if job.note:
+        out["note"] = job.note
     return out
 
 
@@ -305,6 +308,11 @@ def summarize(results: Sequence[dict[str, Any]], title: str, log: Callable[[str]
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     log(f"{title}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) if counts
         else f"{title}: nothing to do")
+    notes = [r["note"] for r in results if r.get("note")]
+    for n in notes[:20]:
+        log(f"  NOTE {n}")
+    if len(notes) > 20:
+        log(f"  ... and {len(notes) - 20} more notes")
     errors = [r for r in results if r["status"] == "error"]
     for r in errors[:50]:
         log(f"  ERROR {r['error']}")

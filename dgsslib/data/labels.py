@@ -56,6 +56,13 @@ def map_ids(label: np.ndarray, id_map: dict[int, int]) -> np.ndarray:
     return make_lut(id_map, size)[label.astype(np.int64)]
 
 
+def count_classes(train_ids: np.ndarray) -> dict[int, int]:
+    """{trainId: pixels} of a trainId label; ignore (255) and absent classes left out
+    (the per-image entry of ``sample_class_stats.json``, see ``class_stats.py``)."""
+    counts = np.bincount(np.asarray(train_ids).ravel().astype(np.int64), minlength=256)
+    return {int(c): int(counts[c]) for c in np.flatnonzero(counts) if c != IGNORE_INDEX}
+
+
 def colorize(label: np.ndarray) -> np.ndarray:
     """H×W trainIds -> H×W×3 uint8 colours (ignore shown black)."""
     lut = np.zeros((256, 3), dtype=np.uint8)

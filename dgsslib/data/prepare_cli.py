@@ -3,6 +3,8 @@
 Each script passes its dataset name and any extra options; this parses ``--root``, ``--workers``
 and ``--no-progress``, calls ``dgsslib.data.<name>.prepare(...)`` (resumable: valid outputs are
 skipped, writes are atomic), prints the summary and the verify command to run next.
+Exit codes: 0 done; 1 some files failed (each listed); 2 a user error (missing root, wrong
+layout), printed as one ``[dgsslib] error: ...`` line on stderr.
 """
 from __future__ import annotations
 
@@ -30,9 +32,9 @@ def prepare_main(name: str, doc: str, argv: list[str] | None = None,
     module = importlib.import_module(f"dgsslib.data.{name}")
     try:
         results = module.prepare(a.root, a.workers, not a.no_progress, **(kwargs(a) if kwargs else {}))
-    except DatasetError as e:
-        print(f"ERROR {e}", file=sys.stderr)
-        return 1
+    except DatasetError as e:  # a user error: missing root, wrong layout, bad option
+        print(f"[dgsslib] error: {e}", file=sys.stderr)
+        return 2
     code = summarize(results, f"prepare {name}")
     if code == 0:
         root = f" --root {a.root}" if a.root else ""

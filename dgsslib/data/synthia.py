@@ -13,8 +13,14 @@
 
 * The 16-bit labels must be read keeping 16 bits (Pillow truncates 16-bit RGB to 8 bits and
   every id would read as 0); ``imageio.read_label`` decodes them with torchvision.
-* Synthia has no terrain/truck/train: the 16-class protocol (``labels.SYNTHIA_16_CLASSES``)
-  drops them at evaluation.
+* Synthia has no terrain/truck/train: the 16-class protocol (``labels.SYNTHIA_16_CLASSES``).
+  When ``data.train`` is Synthia, every eval entry in ``results.json`` reports ``miou16`` (the
+  16 classes) beside the 19-class ``miou`` (``eval.class_subset``, see ``protocol.py``).
+* Broken files after unpacking the ``.rar``: ``verify.py synthia`` (it decodes every file)
+  names them. Remedy: re-extract just those files (``unrar x -o+ SYNTHIA_RAND_CITYSCAPES.rar
+  '*/GT/LABELS/0001234.png' DIR`` or ``7z x ... -aoa``); if the archive copy itself is broken,
+  list the ids, one per line, in ``<root>/exclude.txt``: those images are left out, and said
+  so (``len(ds)``, ``ds.excluded``, a WARN line in verify) -- never silently.
 * One split, ``train`` (alias ``all``): all 9,400 images are training data.
 * Test scale (Synthia itself): 1280×760.
 
@@ -24,8 +30,8 @@ from __future__ import annotations
 
 import os
 
-from .base import Folder, SegFolderDataset, raw_ids, resolve_root
-from .gtav import write_class_stats
+from .base import DatasetError, Folder, SegFolderDataset, raw_ids, resolve_root
+from .class_stats import write_class_stats
 from .imageio import LabelJob, convert_label, run_jobs
 from .labels import SYNTHIA_ID_TO_TRAINID
 
@@ -48,6 +54,19 @@ class SynthiaDataset(SegFolderDataset):
     EXPECTED_COUNTS = {"train": 9400}
     TEST_SCALE = (1280, 760)
     PREPARE = "python data_scripts/prepare_synthia.py --root ROOT"
+    EXCLUDE_FILE = "exclude.txt"
+
+    def __init__(self, root: str | os.PathLike | None = None, split: str | None = None,
+                 transform=None, label_type: str = "auto") -> None:
+        super().__init__(root, split, transform, label_type)
+        path = self.root / self.EXCLUDE_FILE
+        ids = {ln.strip() for ln in path.read_text().splitlines() if ln.strip()} if path.is_file() else set()
+        unknown = sorted(ids - {it.image.stem for it in self.items})
+        if unknown:
+            raise DatasetError(f"synthia: {path} lists ids with no image in RGB/ (first: {unknown[:5]}); "
+                               "fix the file (one image id per line, e.g. 0001234)")
+        self.excluded = sorted(it.name for it in self.items if it.image.stem in ids)
+        self.items = [it for it in self.items if it.image.stem not in ids]
 
     def folders(self, split: str) -> list[Folder]:
         suffix, fmt, exclude = self.pick_labels("GT/LABELS", RAW_SUFFIX, RAW_FORMAT, TRAIN_SUFFIX)

@@ -5,10 +5,13 @@
 
 For every split (default: the dataset's labelled splits) it builds the dataset (layout and
 image/label pairing are checked there), compares the image count with the official count
-(a different count is a WARNING: subsets are fine), then reads every label with a progress bar
-and checks its values and its size against the image header (``--decode-images`` also
-decodes every image to catch truncated files). A summary table follows; the exit code is 0 if
-nothing FAILed and at least one split was found, else 1. A missing split is a warning.
+(a different count is a WARNING: subsets are fine), then, with a progress bar, fully decodes
+every image (a truncated download FAILs) and reads every label, checking its values and its
+size against the image. ``--no-decode-images`` reads only the image headers (fast; then the
+RESULT line says ``images not decoded``, since a truncated image can pass). A summary table
+follows. Exit codes: 0 usable; 1 bad files (FAIL); 2 a user error -- unknown dataset, missing
+root, no split found under the root -- printed as one ``[dgsslib] error: ...`` line on stderr.
+A missing split is a warning when another split is found.
 
 Taught in ``notebooks/00_setup_and_benchmark.ipynb``.
 """
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import README, DatasetError, LayoutError, SegFolderDataset, resolve_root
+from .registry import DATASETS, dataset_class
 
 
 @dataclass
@@ -32,7 +36,7 @@ class SplitReport:
     notes: list[str] = field(default_factory=list)
 
 
-def check_split(cls: type[SegFolderDataset], root: Any, split: str, decode_images: bool = False,
+def check_split(cls: type[SegFolderDataset], root: Any, split: str, decode_images: bool = True,
                 progress: bool = True, max_errors: int = 20, **kw: Any) -> SplitReport:
     """Check one split; never raises for data problems (they become FAIL notes)."""
     from tqdm.auto import tqdm
@@ -54,26 +58,44 @@ def check_split(cls: type[SegFolderDataset], root: Any, split: str, decode_image
         rep.notes += errors[:max_errors]
         if len(errors) > max_errors:
             rep.notes.append(f"... and {len(errors) - max_errors} more bad files")
-    elif rep.expected is not None and rep.found != rep.expected:
+        return rep
+    if getattr(ds, "resized_labels", None):
+        rep.status = "WARN"
+        rep.notes += [f"{n}: label size differs from its image; the loader resizes the label "
+                      f"(nearest){ds._size_fix()}" for n in ds.resized_labels[:max_errors]]
+    if getattr(ds, "excluded", None):
+        rep.status = "WARN"
+        rep.notes.append(f"{len(ds.excluded)} images excluded by {ds.EXCLUDE_FILE}: "
+                         f"{', '.join(ds.excluded[:5])}{' ...' if len(ds.excluded) > 5 else ''}")
+    if rep.expected is not None and rep.found != rep.expected:
         rep.status = "WARN"
         rep.notes.append(f"{rep.found} images, official count {rep.expected} "
                          "(fine for a subset; otherwise an archive is missing)")
     return rep
 
 
+class UserError(DatasetError):
+    """Wrong name or root: nothing to verify (exit code 2)."""
+
+
 def verify(name: str, root: Any = None, splits: Sequence[str] | None = None,
-           decode_images: bool = False, progress: bool = True,
+           decode_images: bool = True, progress: bool = True,
            log: Callable[[str], None] = print, **kw: Any) -> int:
-    """Verify dataset ``name``; print the table; return the exit code (0 ok, 1 not usable)."""
-    from .registry import dataset_class
+    """Verify dataset ``name``; print the table; return the exit code (0 ok, 1 bad files).
+
+    Raises ``UserError`` (a ``DatasetError``) for an unknown name, a missing root or a root
+    holding no split of the dataset -- ``main`` turns it into exit code 2."""
     try:
         cls = dataset_class(name)
         root = resolve_root(name, root)
         splits = [cls.normalize_split(s) for s in (splits or cls.VERIFY_SPLITS)]
     except DatasetError as e:
-        log(f"FAIL {e}")
-        return 1
+        raise UserError(str(e)) from None
     reports = [check_split(cls, root, s, decode_images, progress, **kw) for s in splits]
+    if all(r.status == "MISSING" for r in reports):
+        raise UserError(f"no split of {name} ({', '.join(splits)}) found under {root}: wrong "
+                        f"--root? Expected layout: {README} (section '{name}'). "
+                        + reports[0].notes[0].split(". Expected layout")[0])
     log(f"\n{name} at {root}")
     log(f"{'split':<12} {'found':>7} {'expected':>9}  status")
     for r in reports:
@@ -83,20 +105,22 @@ def verify(name: str, root: Any = None, splits: Sequence[str] | None = None,
         for note in r.notes:
             log(f"[{r.status}] {r.split}: {note}")
     failed = any(r.status == "FAIL" for r in reports)
-    if all(r.status == "MISSING" for r in reports):
-        log(f"FAIL no split of {name} found under {root}; see {README}")
-        failed = True
-    log("RESULT: " + ("FAIL" if failed else "OK"))
+    how = ("images decoded" if decode_images else
+           "images NOT decoded (--no-decode-images): a truncated image can pass")
+    log(f"RESULT: {'FAIL' if failed else 'OK'} ({how})")
     return 1 if failed else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .registry import DATASETS
-    p = argparse.ArgumentParser(description="Verify a DGSS dataset tree (counts, pairing, label values).")
+    p = argparse.ArgumentParser(description="Verify a DGSS dataset tree (counts, pairing, label "
+                                "values, image decoding). Exit 0 ok, 1 bad files, 2 user error.")
     p.add_argument("name", choices=sorted(DATASETS))
     p.add_argument("--root", default=None, help="dataset root (default $DGSS_DATA/<name> or ./data/<name>)")
     p.add_argument("--splits", nargs="+", default=None, help="splits to check (default: labelled ones)")
-    p.add_argument("--decode-images", action="store_true", help="fully decode every image (slow)")
+    p.add_argument("--no-decode-images", dest="decode_images", action="store_false",
+                   help="read image headers only (fast; truncated images are not detected)")
+    p.add_argument("--decode-images", dest="decode_images", action="store_true",
+                   help="fully decode every image (the default)")
     p.add_argument("--conditions", nargs="+", default=None, help="acdc conditions")
     p.add_argument("--times", nargs="+", default=None, help="dark_zurich times of day")
     p.add_argument("--no-progress", action="store_true")
@@ -106,7 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         kw["conditions"] = tuple(a.conditions)
     if a.times:
         kw["times"] = tuple(a.times)
-    return verify(a.name, a.root, a.splits, a.decode_images, not a.no_progress, **kw)
+    try:
+        return verify(a.name, a.root, a.splits, a.decode_images, not a.no_progress, **kw)
+    except DatasetError as e:  # a user error (bad name, root, split or condition)
+        print(f"[dgsslib] error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
