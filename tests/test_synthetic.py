@@ -106,11 +106,11 @@ def _coverage2x2(m: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("Z", [5.0, 9.0, 14.0, 25.0, 45.0])
 def test_thin_objects_have_width(Z: float) -> None:
-    """Drawn alone, poles are >= 3 px wide within 15 m (>= 2 px beyond); frames, signs and
+    """Drawn alone, poles are >= 5 px wide within 15 m (>= 4 px beyond); frames, signs and
     riders are built from >= 2x2 blocks (no 1-px slivers) at 112x224. Far away a diagonal
     line may leave a stray corner pixel, so the bar is 97 % near and 90 % far."""
     cam = Camera(*SIZE, horizon=0.42, f=1.5, hc=1.6)
-    want = 3 if Z < 15 else 2
+    want = 5 if Z < 15 else 4
     bar = 0.97 if Z < 15 else 0.9
     for k, draw in enumerate([
             lambda cv, i: ob.pole(cv, cam, 2.0, Z, 3.0, i, 0.09),
@@ -125,11 +125,12 @@ def test_thin_objects_have_width(Z: float) -> None:
         cv = Canvas(*SIZE, fill=10)
         bike = cv.new(17 if motor else 18, 0.3)
         ob.two_wheeler(cv, cam, motor, 0.5, Z, 1, bike, cv.new(12, 0.6))
-        # far away (a few px) the rider's legs hide most of a bicycle: check the pair
-        groups = [(12,), (17 if motor else 18,)] if Z < 30 else [(12, 17 if motor else 18)]
+        # beyond 20 m the (stocky, benchmark v2) rider hides most of a bicycle: check the pair;
+        # near, the rider's edges may leave a few stray frame pixels (bar 95 %)
+        groups = [(12,), (17 if motor else 18,)] if Z < 20 else [(12, 17 if motor else 18)]
         for g in groups:
             m = np.isin(cv.label, g)
-            assert m.sum() > 0 and _coverage2x2(m)[m].mean() > bar, (motor, g, Z)
+            assert m.sum() > 0 and _coverage2x2(m)[m].mean() > min(bar, 0.95), (motor, g, Z)
     cv = Canvas(*SIZE, fill=10)
     sid = cv.new(7, 0.1)
     for shape in range(4):
@@ -161,10 +162,12 @@ def test_cache_round_trip(tmp_path) -> None:
     for item in (first, again):
         assert torch.equal(item["image"], fresh["image"])
         assert torch.equal(item["label"], fresh["label"])
-    # the cached file is really used: overwrite it and read it back
+    # the cached file is really used: overwrite it (keeping its parameters) and read it back
     img, lab = ds.load(1)
+    with np.load(path) as z:
+        params = z["params"]
     with open(path, "wb") as f:
-        np.savez(f, image=np.zeros_like(img), label=lab)
+        np.savez(f, image=np.zeros_like(img), label=lab, params=params)
     assert ds[1]["image"].sum() == 0
     corrupted = SyntheticStreets("rain", split="val", length=4, size=(56, 112), seed=2,
                                  corruption="fog", severity=2, cache_dir=tmp_path)
@@ -258,3 +261,98 @@ def test_domain_gap_proxy() -> None:
     target = np.mean([scores[d] for d in TARGET_DOMAINS])
     adverse = np.mean([scores[d] for d in ADVERSE_DOMAINS])
     assert adverse < target, scores
+
+
+# -- benchmark version, render parameters and a cache that never serves stale images --------
+def test_benchmark_version_and_render_params() -> None:
+    from dgsslib.data.synthetic import BENCHMARK_VERSION, GENERATOR_HASH, render_params
+    assert isinstance(BENCHMARK_VERSION, int) and BENCHMARK_VERSION >= 2
+    base = render_params("source", "train", "mini", 0)
+    assert base["benchmark_version"] == BENCHMARK_VERSION
+    assert base["generator_hash"] == GENERATOR_HASH and len(GENERATOR_HASH) == 16
+    assert base["size"] == [112, 224]
+    others = [render_params("citys", "train", "mini", 0),
+              render_params("source", "val", "mini", 0),
+              render_params("source", "train", (56, 112), 0),
+              render_params("source", "train", "mini", 1),
+              render_params("source", "train", "mini", 0, "fog", 2)]
+    assert all(o != base for o in others)
+    ds = SyntheticStreets("rain", split="val", length=2, size=(56, 112), seed=2)
+    assert ds.render_params() == render_params("rain", "val", (56, 112), 2)
+
+
+def _write_cache(path: str, image: np.ndarray, label: np.ndarray, params: dict | None) -> None:
+    import json
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    extra = {} if params is None else {"params": np.array(json.dumps(params, sort_keys=True))}
+    with open(path, "wb") as f:
+        np.savez(f, image=image, label=label, **extra)
+
+
+def test_cache_never_serves_stale_files(tmp_path, monkeypatch) -> None:
+    """A cached file is served only with its exact render parameters: files of another
+    benchmark version, generator code, seed or a pre-versioning file are rendered again."""
+    from dgsslib.data.synthetic import dataset as dsmod
+    ds = SyntheticStreets("rain", split="val", length=2, size=(56, 112), seed=2, cache_dir=tmp_path)
+    fresh_img, fresh_lab = render_sample("rain", 1, (56, 112), seed=2, split="val")
+    path = ds.cache_path(1)
+    zeros = np.zeros_like(fresh_img)
+    # the cache is used when the parameters match (a doctored file is served as is)
+    _write_cache(path, zeros, fresh_lab, ds.render_params())
+    assert ds.load(1)[0].sum() == 0
+    stale = [None,                                               # written before versioning
+             dict(ds.render_params(), benchmark_version=1),      # older benchmark version
+             dict(ds.render_params(), generator_hash="0" * 16),  # other generator code
+             dict(ds.render_params(), seed=3)]                   # other render parameters
+    for params in stale:
+        _write_cache(path, zeros, fresh_lab, params)
+        img, lab = ds.load(1)
+        assert np.array_equal(img, fresh_img) and np.array_equal(lab, fresh_lab), params
+        with np.load(path) as z:                                  # ... and overwritten
+            assert np.array_equal(z["image"], fresh_img)
+    # a generator change without a version bump (same path) also invalidates the cache
+    _write_cache(path, zeros, fresh_lab, ds.render_params())
+    monkeypatch.setattr(dsmod, "GENERATOR_HASH", "f" * 16)
+    assert np.array_equal(ds.load(1)[0], fresh_img)
+    # a version bump moves the cache to a new folder
+    monkeypatch.setattr(dsmod, "BENCHMARK_VERSION", dsmod.BENCHMARK_VERSION + 1)
+    assert ds.cache_path(1) != path
+
+
+# -- object scale at the mini size: thin classes span about a token, far ones stay small -----
+def test_thin_classes_reach_token_size() -> None:
+    """At 112x224 (14-px tokens) >= 25 % of the pixels of person / pole / traffic light /
+    traffic sign / rider belong to instances at least half a token (7 px) thick (benchmark
+    v1: person 17 %, pole 4 %, light 0 %), while >= 8 % of their instances stay thinner than
+    4 px (distant ones are still present)."""
+    from dgsslib.data.synthetic.learnability import instance_sizes
+    from dgsslib.data.synthetic.scene import LIGHT, PERSON, POLE, RIDER, SIGN
+    sizes = [x for i in range(60) for x in instance_sizes(*(lambda sc: (sc.inst, sc.label))(
+        make_scene(0, i, SIZE)))]
+    for c in (PERSON, POLE, LIGHT, SIGN, RIDER):
+        a = np.array([(t, h) for k, t, h in sizes if k == c])   # (n, 2) thickness, height px
+        assert len(a) >= 20, CLASSES[c]
+        pixels = a[:, 0] * a[:, 1]
+        assert pixels[a[:, 0] >= 7].sum() / pixels.sum() >= 0.25, (CLASSES[c], a)
+        assert (a[:, 0] < 4).mean() >= 0.08, (CLASSES[c], a)
+
+
+def test_instance_sizes_direct() -> None:
+    """Thickness = pixels / occupied rows, height = occupied rows; ignore is skipped."""
+    from dgsslib.data.synthetic.learnability import instance_sizes
+    inst = np.zeros((10, 12), np.int32)
+    label = np.full((10, 12), 10, np.uint8)
+    inst[2:6, 3:6], label[2:6, 3:6] = 1, 5             # 4 rows x 3 px pole
+    inst[7, 0:8], inst[8, 0:4] = 2, 2                   # 12 px over 2 rows
+    label[7, 0:8], label[8, 0:4] = 11, 11
+    inst[9, 9:], label[9, 9:] = 3, 255                  # ignore: not an instance
+    got = {c: (t, h) for c, t, h in instance_sizes(inst, label)}
+    assert got == {10: (float((inst == 0).sum()) / 10, 10.0), 5: (3.0, 4.0), 11: (6.0, 2.0)}
+
+
+def test_cli_version(capsys) -> None:
+    from dgsslib.data.synthetic import BENCHMARK_VERSION, GENERATOR_HASH
+    from dgsslib.data.synthetic.__main__ import main
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert f"benchmark version {BENCHMARK_VERSION}" in out and GENERATOR_HASH in out

@@ -3,6 +3,8 @@
     python -m dgsslib.data.synthetic --bench              # images/s per domain (writes nothing)
     python -m dgsslib.data.synthetic --preview OUT.png    # all domains + label overlays
     python -m dgsslib.data.synthetic --stats 200          # per-class pixel frequency
+    python -m dgsslib.data.synthetic --learnability       # object sizes in tokens + Freeze proxy
+    python -m dgsslib.data.synthetic --version            # benchmark version + render params
 
 Taught in ``notebooks/00_setup_and_benchmark.ipynb``.
 """
@@ -14,7 +16,7 @@ import time
 import numpy as np
 
 from ..labels import CLASSES, IGNORE_INDEX, NUM_CLASSES, colorize
-from .dataset import check_size, render_sample
+from .dataset import BENCHMARK_VERSION, check_size, render_params, render_sample
 from .render import render, render_rng
 from .scene import make_scene
 from .styles import DOMAINS
@@ -85,14 +87,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bench", action="store_true", help="print images/s per domain")
     p.add_argument("--preview", metavar="OUT.png", help="write a grid of all domains")
     p.add_argument("--stats", type=int, metavar="N", help="class frequencies over N layouts")
+    p.add_argument("--learnability", action="store_true",
+                   help="per-class object sizes in tokens + per-class IoU of a Freeze proxy "
+                        "(frozen DINOv2-S/14 features, light head on cached features)")
+    p.add_argument("--steps", type=int, default=300, help="--learnability: head steps (x 8)")
+    p.add_argument("--n-train", type=int, default=800,
+                   help="--learnability: source images whose features are cached")
+    p.add_argument("--n-eval", type=int, default=100,
+                   help="--learnability: val images scored per domain")
+    p.add_argument("--domains", nargs="+", default=["source"],
+                   help="--learnability: domains to score (first = the one counted)")
+    p.add_argument("--version", action="store_true",
+                   help="print BENCHMARK_VERSION and the render params")
     p.add_argument("--size", type=_size, default=(112, 224),
                    help="smoke | mini | hires | HxW (default 112x224)")
     p.add_argument("--n", type=int, default=50, help="images per domain for --bench")
     p.add_argument("--index", type=int, nargs="+", default=[0, 1, 2], help="layouts to preview")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
-    if not (a.bench or a.preview or a.stats):
-        p.error("nothing to do: pass --bench, --preview OUT.png and/or --stats N")
+    if not (a.bench or a.preview or a.stats or a.learnability or a.version):
+        p.error("nothing to do: pass --bench, --preview OUT.png, --stats N, --learnability "
+                "and/or --version")
+    bad = [d for d in a.domains if d not in DOMAINS]
+    if bad:
+        p.error(f"unknown domain(s) {bad}; expected some of {DOMAINS}")
+    if a.version:
+        print(f"benchmark version {BENCHMARK_VERSION}; render params of the mini source set: "
+              f"{render_params('source', 'train', a.size, a.seed)}")
     if a.bench:
         print(f"images/s at {a.size[0]}x{a.size[1]} (layout + render, {a.n} images, 1 process)")
         for d, (ips, cpu) in bench(a.n, a.size, a.seed).items():
@@ -102,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'class':14s} {'pixels %':>9s} {'images %':>9s}   over {a.stats} layouts")
         for name, f, q in zip(list(CLASSES) + ["ignore (255)"], pix, pres):
             print(f"{name:14s} {100 * f:9.2f} {100 * q:9.1f}")
+    if a.learnability:
+        from .learnability import report
+        print(report(a.steps, a.n_train, a.stats or 100, a.size, a.seed, tuple(a.domains),
+                     a.n_eval))
     if a.preview:
         preview(a.preview, a.size, a.index, a.seed)
         print(f"wrote {a.preview}")

@@ -7,11 +7,21 @@ in every domain. Rendering a 112x224 sample takes a few milliseconds, so on-the-
 generation is the default; ``cache_dir`` stores rendered samples as ``.npz`` files
 (written atomically: temporary file then ``os.replace``) and reuses them.
 
+Versioning: ``BENCHMARK_VERSION`` names the benchmark (bump it whenever layouts or styles
+change; results record it) and ``render_params(...)`` is the full description of one
+rendered sample set: version, a hash of the generator's source files, domain, split, size,
+seed and corruption. Every cached file stores its ``render_params`` and is only served when
+they equal the requested ones; otherwise it is rendered again and overwritten, so a cache
+can never serve images of another generator version or other render parameters.
+
 Taught in ``notebooks/00_setup_and_benchmark.ipynb``.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +36,32 @@ SPLITS = ("train", "val", "test")
 MAX_LENGTH = 10_000_000
 SPLIT_OFFSET = {"train": 0, "val": MAX_LENGTH, "test": 2 * MAX_LENGTH}
 PRESET_SIZES = {"smoke": (112, 224), "mini": (112, 224), "hires": (224, 448)}
-GENERATOR_VERSION = 1  # bump when layouts or styles change: old caches are then ignored
+# 2: object scale / placement calibrated to the 14-px token grid (issue 13)
+BENCHMARK_VERSION = 2  # bump when layouts or styles change: results and caches record it
+GENERATOR_VERSION = BENCHMARK_VERSION  # former name, kept for callers
+
+
+def _source_hash() -> str:
+    """sha256 (16 hex) of the generator's source files (layout + rendering code)."""
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for f in sorted(here.glob("*.py")):
+        if f.name not in ("__main__.py", "learnability.py"):
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+GENERATOR_HASH = _source_hash()
+
+
+def render_params(domain: str = "source", split: str = "train",
+                  size: tuple[int, int] | str = (112, 224), seed: int = 0,
+                  corruption: str | None = None, severity: int | None = None) -> dict[str, Any]:
+    """Everything a rendered sample depends on (besides its index), as a JSON-able dict."""
+    H, W = check_size(size)
+    return {"benchmark_version": BENCHMARK_VERSION, "generator_hash": GENERATOR_HASH,
+            "domain": domain, "split": split, "size": [H, W], "seed": int(seed),
+            "corruption": corruption, "severity": None if severity is None else int(severity)}
 
 
 def check_size(size: tuple[int, int] | str) -> tuple[int, int]:
@@ -114,28 +149,39 @@ class SyntheticStreets(Dataset):
         """``cache_dir/<domain>/<split>/<H>x<W>/<variant>/<index:06d>.npz`` (None: no cache)."""
         if self.cache_dir is None:
             return None
-        variant = f"seed{self.seed}-v{GENERATOR_VERSION}"
+        variant = f"seed{self.seed}-v{BENCHMARK_VERSION}"
         if self.corruption is not None:
             variant += f"-{self.corruption}{self.severity}"
         return os.path.join(self.cache_dir, self.domain, self.split,
                             f"{self.size[0]}x{self.size[1]}", variant, f"{index:06d}.npz")
 
+    def render_params(self) -> dict[str, Any]:
+        """The render parameters of this dataset (see :func:`render_params`)."""
+        return render_params(self.domain, self.split, self.size, self.seed, self.corruption,
+                             self.severity)
+
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(H, W, 3) uint8 image and (H, W) uint8 label, from the cache or freshly rendered."""
+        """(H, W, 3) uint8 image and (H, W) uint8 label, from the cache or freshly rendered.
+
+        A cached file is served only if its stored render parameters (version, generator
+        hash, domain, split, size, seed, corruption) equal this dataset's; a stale, foreign or
+        unreadable file is rendered again and overwritten."""
         path = self.cache_path(index)
+        params = json.dumps(self.render_params(), sort_keys=True)
         if path is not None and os.path.exists(path):
             try:
                 with np.load(path) as z:
-                    return z["image"], z["label"]
+                    if str(z["params"]) == params:
+                        return z["image"], z["label"]
             except (OSError, ValueError, KeyError, EOFError):
-                pass  # unreadable file: render again and overwrite it
+                pass  # unreadable or pre-versioning file: render again and overwrite it
         image, label = render_sample(self.domain, index, self.size, self.seed, self.split,
                                      self.corruption, self.severity)
         if path is not None:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             tmp = f"{path}.tmp{os.getpid()}"
             with open(tmp, "wb") as f:
-                np.savez(f, image=image, label=label)
+                np.savez(f, image=image, label=label, params=np.array(params))
             os.replace(tmp, path)
         return image, label
 

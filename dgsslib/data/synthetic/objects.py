@@ -8,6 +8,12 @@ rectangle at depth ``Z0``), the side face that looks at the camera (a quad conve
 to the vanishing point) and a top face when it lies below eye level. Thin structures
 (poles, frames, sign posts) get a minimum pixel width so they stay learnable at 112 px.
 
+Token-grid scale (benchmark v2): a ViT with 14-px patches sees 112x224 as an 8x16 grid, and
+an object much thinner than a token is invisible to a light head. So people, riders, poles,
+signal heads and signs are drawn stockier than life (``BODY``, the pole widths, signal
+head and sign sizes) and the layout (``scene.py``) puts many of them near the camera, while
+far ones stay small.
+
 Taught in ``notebooks/00_setup_and_benchmark.ipynb``.
 """
 from __future__ import annotations
@@ -21,12 +27,13 @@ from .draw import (FRONT, GLASS, HEAD, LAMP, LOWER, NONE, SIDE, SIGN_FACE, SIGNA
 
 ZNEAR = 0.6  # near clipping depth, metres
 Pattern = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (Z, Y) maps -> part codes
-THIN = 2.5  # minimum width in pixels of any thin structure (3 px when near)
+THIN = 4.0  # minimum width in pixels of any thin structure (5 px when near)
+BODY = 1.4  # people and riders are drawn this much stockier than life (token-grid scale)
 
 
 def thin(Z: float) -> float:
-    """Minimum pixel width of a thin structure at depth Z: 3 px within 15 m, else 2.5 px."""
-    return 3.0 if Z < 15.0 else THIN
+    """Minimum pixel width of a thin structure at depth Z: 5 px within 15 m, else 4 px."""
+    return 5.0 if Z < 15.0 else THIN
 
 
 def plane(cv: Canvas, cam: Camera, X: float, Z0: float, Z1: float, Y0: float, Y1: float,
@@ -167,24 +174,24 @@ def person(cv: Canvas, cam: Camera, X: float, Z: float, h: float, stride: float,
     """A standing / walking pedestrian with feet at (X, Z); ``stride`` in metres."""
     if Z < ZNEAR + 0.3:
         return
-    leg = max(cam.px(0.15, Z), 1.5)
+    leg = max(cam.px(0.15 * BODY, Z), 1.5)
     x = cam.x(X, Z)
     yg, yh, ys = cam.y(0, Z), cam.y(0.48 * h, Z), cam.y(0.82 * h, Z)
     if leg >= 2.0:
-        hip = cam.px(0.1, Z)
+        hip = cam.px(0.1 * BODY, Z)
         ds = cam.px(stride / 2, Z)
         cv.thick_line(x - hip, yh, x - hip - ds, yg, leg, inst, LOWER, Z)
         cv.thick_line(x + hip, yh, x + hip + ds, yg, leg, inst, LOWER, Z)
     else:
         cv.rect(x - 1, x + 1, yh, yg, inst, LOWER, FRONT, Z, min_w=thin(Z))
-    half = cam.px(0.21, Z)
-    arm = cam.px(0.09, Z)
+    half = cam.px(0.21 * BODY, Z)
+    arm = cam.px(0.09 * BODY, Z)
     if arm >= 1.5:
         cv.rect(x - half - arm, x + half + arm, ys + 1, cam.y(0.5 * h, Z), inst, NONE, FRONT, Z)
     cv.poly(([(x - half, ys), (x + half, ys), (x + 0.8 * half, yh + 1),
                       (x - 0.8 * half, yh + 1)]), inst, NONE, FRONT, Z)
-    cv.ellipse(x, cam.y(0.915 * h, Z), cam.px(0.1, Z), cam.px(0.12, Z), inst, SKIN, FRONT, Z,
-               min_r=1.5)
+    cv.ellipse(x, cam.y(0.915 * h, Z), cam.px(0.1 * BODY, Z), cam.px(0.12 * BODY, Z), inst,
+               SKIN, FRONT, Z, min_r=1.5)
 
 
 def two_wheeler(cv: Canvas, cam: Camera, motor: bool, X: float, Z: float, d: int,
@@ -194,9 +201,9 @@ def two_wheeler(cv: Canvas, cam: Camera, motor: bool, X: float, Z: float, d: int
         return
     r, wb = (0.32, 1.45) if motor else (0.34, 1.05)
     P = lambda dx, y: (cam.x(X + d * dx, Z), cam.y(y, Z))  # noqa: E731  world -> pixel
-    lw = max(thin(Z), cam.px(0.06 if not motor else 0.09, Z))
+    lw = max(thin(Z), cam.px(0.09 if not motor else 0.12, Z))
     rp = cam.px(r, Z)
-    hole = 0.0 if motor else max(0.0, 1.0 - max(thin(Z), cam.px(0.07, Z)) / max(rp, 1e-6))
+    hole = 0.0 if motor else max(0.0, 1.0 - max(thin(Z), cam.px(0.1, Z)) / max(rp, 1e-6))
     for dx in (-wb / 2, wb / 2):
         cx, cy = P(dx, r)
         cv.ellipse(cx, cy, rp, rp, bike, TYRE, FRONT, Z, min_r=1.5, hole=hole)
@@ -216,10 +223,10 @@ def two_wheeler(cv: Canvas, cam: Camera, motor: bool, X: float, Z: float, d: int
     hip = P(-0.2, 0.95 if motor else 1.0)
     shoulder = P(0.05, 1.5 if motor else 1.55)
     head = P(0.12, 1.7 if motor else 1.75)
-    cv.thick_line(*hip, *crank, max(thin(Z), cam.px(0.15, Z)), rider, LOWER, Z)
-    cv.thick_line(*hip, *shoulder, max(thin(Z) + 1, cam.px(0.34, Z)), rider, NONE, Z)
-    cv.thick_line(*shoulder, *handle, max(thin(Z), cam.px(0.08, Z)), rider, NONE, Z)
-    rh = cam.px(0.13 if motor else 0.11, Z)
+    cv.thick_line(*hip, *crank, max(thin(Z), cam.px(0.15 * BODY, Z)), rider, LOWER, Z)
+    cv.thick_line(*hip, *shoulder, max(thin(Z) + 1, cam.px(0.34 * BODY, Z)), rider, NONE, Z)
+    cv.thick_line(*shoulder, *handle, max(thin(Z), cam.px(0.08 * BODY, Z)), rider, NONE, Z)
+    rh = cam.px((0.13 if motor else 0.11) * BODY, Z)
     cv.ellipse(*head, rh, rh * 1.1, rider, NONE if motor else SKIN, FRONT, Z, min_r=1.5)
 
 
@@ -240,10 +247,10 @@ def street_lamp(cv: Canvas, cam: Camera, X: float, Z: float, h: float, arm: floa
     """Lamp post with an arm reaching ``arm`` metres (signed) over the road."""
     if Z < ZNEAR + 1:
         return
-    w = max(thin(Z), cam.px(0.2, Z))
-    face_rect(cv, cam, X - 0.1, X + 0.1, Z, 0.0, h, inst, min_w=thin(Z))
+    w = max(thin(Z), cam.px(0.3, Z))
+    face_rect(cv, cam, X - 0.25, X + 0.25, Z, 0.0, h, inst, min_w=thin(Z))
     xa, ya, xb = cam.x(X, Z), cam.y(h, Z), cam.x(X + arm, Z)
-    cv.thick_line(xa, ya, xb, ya - cam.px(0.3, Z), max(thin(Z), cam.px(0.12, Z)), inst, NONE, Z)
+    cv.thick_line(xa, ya, xb, ya - cam.px(0.3, Z), max(thin(Z), cam.px(0.2, Z)), inst, NONE, Z)
     cv.rect(xb - w * 1.5, xb + w * 1.5, ya - cam.px(0.3, Z), ya - cam.px(0.1, Z) + 1, inst,
             LAMP, FRONT, Z, min_h=thin(Z))
     cv.light(ya, xb, cam.px(1.5, Z), LAMP)
@@ -251,19 +258,19 @@ def street_lamp(cv: Canvas, cam: Camera, X: float, Z: float, h: float, arm: floa
 
 def traffic_light(cv: Canvas, cam: Camera, X: float, Z: float, Y: float, red: bool,
                   inst: int) -> None:
-    """Signal head (0.36 x 1.0 m) whose bottom is ``Y`` metres high at (X, Z)."""
+    """Signal head with back plate (0.75 x 1.4 m) whose bottom is ``Y`` metres high at (X, Z)."""
     if Z < ZNEAR + 1:
         return
-    face_rect(cv, cam, X - 0.18, X + 0.18, Z, Y, Y + 1.0, inst, min_w=3.0, min_h=4.0)
-    lamp_y = Y + (0.83 if red else 0.17)
-    r = max(cam.px(0.11, Z), 0.8)
+    face_rect(cv, cam, X - 0.375, X + 0.375, Z, Y, Y + 1.4, inst, min_w=4.0, min_h=6.0)
+    lamp_y = Y + (1.15 if red else 0.25)
+    r = max(cam.px(0.16, Z), 0.8)
     cv.ellipse(cam.x(X, Z), cam.y(lamp_y, Z), r, r, inst, SIGNAL_R if red else SIGNAL_G,
                FRONT, Z, min_r=0.6)
     cv.light(cam.y(lamp_y, Z), cam.x(X, Z), cam.px(0.8, Z), SIGNAL_R if red else SIGNAL_G)
 
 
 def pole(cv: Canvas, cam: Camera, X: float, Z: float, h: float, inst: int,
-         width: float = 0.12) -> None:
+         width: float = 0.4) -> None:
     """A bare vertical pole from the ground up to ``h``."""
     face_rect(cv, cam, X - width / 2, X + width / 2, Z, 0.0, h, inst, min_w=thin(Z))
 

@@ -8,6 +8,11 @@ back-projection; everything standing is queued as a draw call with a layer and a
 drawn painter-style, far to near: a far skyline, facades along both building lines, fences
 and hedges, then trees, poles, lights, signs, people, riders and vehicles in the street.
 
+Placement (benchmark v2): thin classes (people, riders, poles, signals, signs) are drawn
+from a near/far mixture of depths (``_Builder.depth``), so many span a 14-px token at the
+mini size while distant small instances stay; pedestrians sometimes walk in pairs and
+cross the road near the camera.
+
 Taught in ``notebooks/00_setup_and_benchmark.ipynb``.
 """
 from __future__ import annotations
@@ -85,6 +90,14 @@ class _Builder:
         """A new instance of ``cls`` with a random colour tone."""
         return self.cv.new(cls, float(self.rng.random()))
 
+    def depth(self, near: tuple[float, float], far: tuple[float, float], p_near: float,
+              x: float = 0.0) -> float:
+        """Depth of a street object at lateral ``x``: uniform in ``near`` with probability
+        ``p_near``, else in ``far`` (the near/far mixture that keeps thin classes token-sized).
+        Near depths start where ``x`` enters the view (|x| / Z <= 0.5), so they are seen."""
+        lo, hi = near if self.rng.random() < p_near else far
+        return self.U(min(max(lo, 2.0 * abs(x)), hi), hi)
+
     def add(self, z: float, layer: int, fn: Callable, *args) -> None:
         self.ops.append((z, layer, lambda: fn(self.cv, self.cam, *args)))
 
@@ -127,8 +140,8 @@ def _building_line(b: _Builder, s: int, side: tuple, cross, zf: float) -> None:
                 zt = z + U(0, ln)
                 b.add(zt, 1, ob.tree, xb + s * U(1, 6), zt, U(1.5, 3.5), U(1.8, 3.5),
                       tuple((U(-.6, .6), U(-.2, .4), U(.6, 1.0)) for _ in range(3)), b.new(VEG))
-        elif r < 0.22:  # a long wall with a tree behind it
-            h = U(1.0, 3.0)
+        elif r < 0.28:  # a long wall with a tree behind it
+            h = U(1.2, 3.2)
             b.add(z, 1, ob.box, *sorted((xb, xb + s * 0.4)), z, ln, 0.0, h, b.new(WALL))
             zt = z + U(0, ln)
             b.add(zt + 1, 1, ob.tree, xb + s * U(2, 6), zt, U(1.5, 3.0), U(2, 3.5), ((0, 0, 1),),
@@ -140,7 +153,7 @@ def _building_line(b: _Builder, s: int, side: tuple, cross, zf: float) -> None:
             b.add(z, 1, ob.box, *sorted((xb, xb + s * 14.0)), z, ln, 0.0, h, b.new(BUILDING), pat)
         z += ln + (U(2, 10) if rng.random() < 0.25 else 0.0)
     for _ in range(int(rng.integers(0, 3))):
-        kind = rng.choice(3, p=(0.45, 0.3, 0.25))
+        kind = rng.choice(3, p=(0.4, 0.4, 0.2))
         z0, ln = U(2, 40), U(4, 25)
         x0 = s * e_walk
         xs = sorted((x0, x0 + s * 0.25))
@@ -154,7 +167,7 @@ def _building_line(b: _Builder, s: int, side: tuple, cross, zf: float) -> None:
 
 def _sign_pole(cv: Canvas, cam: Camera, X: float, Z: float, y0: float, signs: list,
                pid: int, sid: int) -> None:
-    ob.pole(cv, cam, X, Z, y0 + 0.3, pid, 0.09)
+    ob.pole(cv, cam, X, Z, y0 + 0.3, pid, 0.35)
     for k, (shape, size) in enumerate(signs):
         ob.traffic_sign(cv, cam, X, Z, y0 - k * (size + 0.1), shape, size, sid)
 
@@ -185,33 +198,39 @@ def _sidewalk(b: _Builder, s: int, side: tuple, cross) -> None:
                           for _ in range(int(rng.integers(1, 4))))
             b.add(z, 3, ob.tree, xt, z, U(1.8, 3.0), U(1.5, 3.2), lobes, b.new(VEG))
             z += step
-    for _ in range(rng.poisson(1.2)):  # sign poles with one or two signs
-        z, xs = U(5, 45), s * (e_verge + U(0.3, 1.0))
-        signs = [(int(rng.integers(0, 4)), U(0.6, 1.0)) for _ in range(1 + int(rng.random() < 0.3))]
+    for _ in range(rng.poisson(1.4)):  # sign poles with one or two signs
+        xs = s * (e_verge + U(0.3, 1.0))
+        z = b.depth((5, 15), (15, 45), 0.5, xs)
+        signs = [(int(rng.integers(0, 4)), U(0.9, 1.4)) for _ in range(1 + int(rng.random() < 0.3))]
         pid, sid = b.new(POLE), b.new(SIGN)
         b.add(z, 3, _sign_pole, xs, z, U(2.2, 3.0), signs, pid, sid)
-    for _ in range(rng.poisson(0.8)):  # bollards / bare poles
-        z = U(4, 40)
-        b.add(z, 3, ob.pole, s * (e_verge + U(0.2, 0.6)), z, U(1.0, 4.0), b.new(POLE), 0.15)
-    if cross is not None or rng.random() < 0.25:  # signals at the crossing
-        zl = cross[0] - U(0.5, 2.0) if cross is not None else U(8, 40)
+    for _ in range(rng.poisson(1.0)):  # bollards / bare poles
+        xp = s * (e_verge + U(0.2, 0.6))
+        z = b.depth((4, 12), (12, 40), 0.5, xp)
+        b.add(z, 3, ob.pole, xp, z, U(1.0, 4.0), b.new(POLE), 0.4)
+    if cross is not None or rng.random() < 0.45:  # signals at the crossing
+        zl = cross[0] - U(0.5, 2.0) if cross is not None else U(8, 25)
         red = bool(rng.random() < 0.5)
         xl = s * (e_verge + 0.4)
         pid, lid = b.new(POLE), b.new(LIGHT)
-        b.add(zl, 3, ob.pole, xl, zl, U(2.4, 3.2), pid, 0.14)
+        b.add(zl, 3, ob.pole, xl, zl, U(2.6, 3.4), pid, 0.4)
         b.add(zl - 0.01, 3, ob.traffic_light, xl, zl, 2.2, red, lid)
-        if rng.random() < 0.6:  # overhead mast with 1-2 signal heads
+        if rng.random() < 0.6:  # overhead mast with 1-3 signal heads
             reach, top = U(3, 7), U(5.5, 6.5)
             mid = b.new(POLE)
-            b.add(zl + 0.3, 3, ob.pole, xl, zl + 0.3, top, mid, 0.25)
+            b.add(zl + 0.3, 3, ob.pole, xl, zl + 0.3, top, mid, 0.5)
             b.add(zl + 0.3, 3, _mast_arm, xl, xl - s * reach, zl + 0.3, top, mid)
-            for j in range(int(rng.integers(1, 3))):
-                b.add(zl + 0.29, 3, ob.traffic_light, xl - s * reach * (0.5 + 0.5 * j), zl + 0.3,
-                      top - 1.1, red, b.new(LIGHT))
-    for _ in range(rng.poisson(1.8)):  # pedestrians
-        z = U(4, 45)
-        b.add(z, 3, ob.person, s * U(e_verge + 0.3, e_walk - 0.3), z, U(1.55, 1.95), U(0, 0.6),
-              b.new(PERSON))
+            for j in range(int(rng.integers(1, 4))):
+                b.add(zl + 0.29, 3, ob.traffic_light, xl - s * reach * (0.35 + 0.4 * j),
+                      zl + 0.3, top - 1.5, red, b.new(LIGHT))
+    for _ in range(rng.poisson(2.2)):  # pedestrians, some in pairs
+        xp = s * U(e_verge + 0.3, e_walk - 0.3)
+        z = b.depth((4, 14), (14, 45), 0.5, xp)
+        b.add(z, 3, ob.person, xp, z, U(1.55, 1.95), U(0, 0.6), b.new(PERSON))
+        if rng.random() < 0.35:
+            zc = z + U(-0.4, 0.4)
+            b.add(zc, 3, ob.person, xp + U(0.7, 0.9) * rng.choice((-1, 1)), zc, U(1.55, 1.95),
+                  U(0, 0.6), b.new(PERSON))
     if rng.random() < 0.3:  # parked bicycles / motorcycles
         motor = bool(rng.random() < 0.4)
         z, d = U(4, 25), int(rng.choice((-1, 1)))
@@ -252,16 +271,21 @@ def _traffic(b: _Builder, st: Street) -> None:
             z += dims[1] + (U(1.0, 8.0) if parked else U(4, 30))
     for _ in range(rng.poisson(1.4)):  # ridden two-wheelers
         motor = bool(rng.random() < 0.45)
-        z = U(5, 35)
+        z = b.depth((5, 14), (14, 35), 0.5)
         if motor:
             xr = U(-st.road_l + 0.8, st.road_r - 0.8)
         else:
             xr = st.road_r - U(0.6, 1.5) if rng.random() < 0.6 else -st.road_l + U(0.6, 1.5)
         b.add(z, 3, ob.two_wheeler, motor, xr, z, int(rng.choice((-1, 1))),
               b.new(MOTORCYCLE if motor else BICYCLE), b.new(RIDER))
-    if st.cross is not None and rng.random() < 0.4:  # people on the crosswalk
+    if st.cross is not None and rng.random() < 0.6:  # people on the crosswalk
         for _ in range(int(rng.integers(1, 6))):
             z = st.cross[0] - U(1.2, 3.6)
+            b.add(z, 3, ob.person, U(-st.road_l, st.road_r), z, U(1.55, 1.95), U(0.2, 0.7),
+                  b.new(PERSON))
+    if rng.random() < 0.3:  # people crossing mid-block, near the camera
+        for _ in range(int(rng.integers(1, 4))):
+            z = U(5, 14)
             b.add(z, 3, ob.person, U(-st.road_l, st.road_r), z, U(1.55, 1.95), U(0.2, 0.7),
                   b.new(PERSON))
 
