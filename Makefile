@@ -9,11 +9,12 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 NB_TIMEOUT ?= 900
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install test unit notebooks-smoke nbval demo smoke bench params lint clean
+.PHONY: help install test unit notebooks-smoke nbval demo reproduce-check smoke bench params lint clean
 
 help:
 	@echo "make test   - install if needed, unit tests, every notebook in the smoke profile (papermill) + nbval"
 	@echo "make demo   - the walk-through notebooks in the mini profile (DINOv2-S/14 + procedural benchmark)"
+	@echo "make reproduce-check - rerun one committed mini record (RECORD=, RUN=) and compare to 0.05 mIoU"
 	@echo "make smoke  - one smoke training run from the CLI"
 	@echo "make bench  - step time / peak memory / checkpoint size table (results/bench.md)"
 
@@ -49,9 +50,16 @@ demo: $(STAMP)
 	@mkdir -p build/notebooks/mini
 	@set -e; for nb in $(NOTEBOOKS); do \
 	  echo "== papermill $$nb (PROFILE=mini)"; \
-	  $(PY) -m papermill "$$nb" "build/notebooks/mini/$$(basename $$nb)" -p PROFILE mini \
+	  DGSS_PROGRESS=log $(PY) -m papermill "$$nb" "build/notebooks/mini/$$(basename $$nb)" -p PROFILE mini \
 	    --cwd notebooks --log-output --execution-timeout 3600 -k python3 ; done
+	@echo "executed notebooks: build/notebooks/mini/ (commit them with: python notebooks/build.py --adopt build/notebooks/mini/*.ipynb)"
 	$(PY) -m dgsslib.results
+
+# rerun one committed mini record from its recorded config; PASS when every mIoU is within 0.05
+RECORD ?= results/10_rein_g/mini.json
+RUN ?= rein-s0
+reproduce-check: $(STAMP)
+	$(PY) -m dgsslib.results --reproduce $(RECORD) --run $(RUN)
 
 smoke: $(STAMP)
 	$(PY) -m dgsslib.train --method rein --profile smoke --work-dir build/runs/smoke --max-steps 6

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from .profiles import check_notebook_params
-from .results import ROOT, device_info, git_commit, write_json
+from .provenance import benchmark_version, dirty_paths, git_commit, provenance, provenance_flags, source_hash
+from .results import ROOT, device_info, write_json
 
 RESULTS = ROOT / "results"
 
@@ -33,9 +34,35 @@ def setup(profile: str, seed: int, overrides: dict, notebook: str) -> dict:
     print(f"data       : train {cfg['data']['train']}  ->  eval {', '.join(cfg['data']['eval'])}")
     print(f"device     : {dev}  torch {torch.__version__}  threads {torch.get_num_threads()}  "
           f"python {platform.python_version()}")
+    print(code_line())
     if profile == "paper" and dev == "cpu":
         print("WARNING: the paper profile is meant for a GPU; on CPU it will take days.")
     return cfg
+
+
+def code_line() -> str:
+    """``code       : commit 821d531 (clean), run 2025-12-02 08:15 UTC`` (dirty trees say which files)."""
+    paths = dirty_paths()
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    state = ("clean" if not paths else f"UNCOMMITTED changes in {len(paths)} file(s), e.g. {paths[0]}: "
+             "results will be marked dirty; commit first") if paths is not None else "not a git checkout"
+    return f"code       : commit {git_commit(short=True)} ({state}), run {when}"
+
+
+def _minutes(seconds) -> str:
+    return "?" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def summary_line(rec: dict, tag: str, reused: bool = False) -> str:
+    """``freeze-s0: 200 steps, 2.9 min, source 41.9 · targets 27.9 · adverse 18.8 mIoU``."""
+    m, s = rec.get("metrics", {}), rec.get("summary", {})
+    parts = [f"{name} {v:.1f}" for name, v in (("source", m.get("source", {}).get("miou")),
+                                               ("targets", s.get("mean_targets")), ("adverse", s.get("mean_adverse")))
+             if v is not None]
+    steps = rec.get("config", {}).get("train", {}).get("max_steps")
+    flags = provenance_flags(rec)
+    return (f"{tag}: {steps} steps, {_minutes(rec.get('train_seconds'))}, {' · '.join(parts)} mIoU"
+            + (" (finished run reused)" if reused else "") + (f"  ⚠ {', '.join(flags)}" if flags else ""))
 
 
 def variant(cfg: dict, **changes) -> dict:
@@ -45,30 +72,42 @@ def variant(cfg: dict, **changes) -> dict:
 
 
 def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = True, reuse: bool = True) -> dict:
-    """Train one configuration (``dgsslib.train.fit``) and return its results record.
+    """Train one configuration (``dgsslib.train.fit``), print its one-line summary, return its record.
 
-    With ``reuse=True`` a finished run in ``work_root/tag`` whose config equals ``cfg`` is not
-    trained again (re-running a notebook, or adding a seed, costs only the new runs); an
-    interrupted run resumes from its last checkpoint.
+    With ``reuse=True`` a finished run in ``work_root/tag`` is not trained again when its config,
+    library sources (``source_hash``) and benchmark version equal the current ones (re-running a
+    notebook, or adding a seed, costs only the new runs); an interrupted run resumes from its last
+    checkpoint under the same condition. Live progress is shown by ``dgsslib.progress``; what stays
+    in the output is one line per run (:func:`summary_line`).
     """
     import json
 
     from .train import fit
     work = Path(work_root) / tag
     done = work / "results.json"
+    canon = json.loads(json.dumps(cfg, default=str))
+    here = {"source_hash": source_hash(), "benchmark_version": benchmark_version()}
     if reuse and done.exists():
         rec = json.loads(done.read_text())
-        if json.loads(json.dumps(rec.get("config"), default=str)) == json.loads(json.dumps(cfg, default=str)):
-            print(f"[dgsslib] {tag}: reusing the finished run in {work} (delete it to retrain)")
+        prov = rec.get("provenance") or {}
+        same_code = all(prov.get(k) == v for k, v in here.items())
+        if json.loads(json.dumps(rec.get("config"), default=str)) == canon and same_code:
             rec.setdefault("tag", tag)
+            print(summary_line(rec, tag, reused=True), flush=True)
             return rec
-    same = (work / "config.json").exists() and json.loads((work / "config.json").read_text()) == \
-        json.loads(json.dumps(cfg, default=str))
+        if not same_code:
+            print(f"[dgsslib] {tag}: the finished run was made by other library code or benchmark; training again")
+    stamp = work / "provenance.json"  # which code the checkpoints in work/ come from
+    same = (work / "config.json").exists() and json.loads((work / "config.json").read_text()) == canon and \
+        stamp.exists() and json.loads(stamp.read_text()) == here
     if reuse and (work / "ckpt").exists() and not same:
-        print(f"[dgsslib] {tag}: the config changed since the checkpoints in {work} were written; training from scratch")
+        print(f"[dgsslib] {tag}: config or code changed since the checkpoints were written; training from scratch")
+    work.mkdir(parents=True, exist_ok=True)
+    write_json(stamp, here)
     t0 = time.time()
-    rec = fit(cfg, work, resume=reuse and same, progress=progress)
+    rec = fit(cfg, work, resume=reuse and same, overwrite=not (reuse and same), progress=progress)
     rec["tag"], rec["wall_seconds"] = tag, round(time.time() - t0, 1)
+    print(summary_line(rec, tag), flush=True)
     return rec
 
 
@@ -80,8 +119,11 @@ def save_results(notebook: str, profile: str, runs: list[dict], extra: dict | No
         r = dict(r)
         r.pop("history", None)
         slim.append(r)
-    write_json(path, {"notebook": notebook, "profile": profile, "commit": git_commit(),
-                      "device": device_info(), "runs": slim, **(extra or {})})
+    write_json(path, {"notebook": notebook, "profile": profile, "commit": git_commit(short=True),
+                      "provenance": provenance(), "device": device_info(), "runs": slim, **(extra or {})})
+    flagged = [r.get("tag", r.get("method")) for r in slim if provenance_flags(r)]
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name} ({len(slim)} runs"
+          + (f"; flagged: {', '.join(map(str, flagged))}" if flagged else "") + ")")
     return path
 
 
@@ -92,20 +134,22 @@ def load_results(notebook: str, profile: str) -> dict | None:
 
 
 def runs_table(runs: list[dict], domains: list[str], label: str = "tag") -> str:
-    """Markdown: one row per run, one column per domain, plus means over targets/adverse."""
+    """Markdown: one row per run, one column per domain, plus means over targets/adverse; a run
+    whose provenance is flagged (dirty tree, other code, older benchmark) says so in its row."""
     head = "| run | " + " | ".join(domains) + " | targets | adverse |"
     lines = [head, "|---" * (len(domains) + 3) + "|"]
     for r in runs:
         m, s = r["metrics"], r.get("summary", {})
         cells = [f"{m[d]['miou']:.1f}" if d in m else "-" for d in domains]
-        lines.append(f"| {r.get(label, r['method'])} | " + " | ".join(cells) +
+        flags = provenance_flags(r)
+        lines.append(f"| {r.get(label, r['method'])}{' ⚠ ' + ', '.join(flags) if flags else ''} | " + " | ".join(cells) +
                      f" | {s.get('mean_targets', float('nan')):.1f} | {s.get('mean_adverse', float('nan')):.1f} |")
     return "\n".join(lines)
 
 
 def environment_report() -> dict:
     info = device_info()
-    info["commit"] = git_commit()
+    info["commit"] = git_commit(short=True)
     info["DGSS_CACHE"] = os.environ.get("DGSS_CACHE", "~/.cache/dgsslib")
     info["DGSS_DATA"] = os.environ.get("DGSS_DATA", "./data")
     return info

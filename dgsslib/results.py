@@ -1,9 +1,19 @@
-"""Results records: every run writes what it ran, on what, and what it measured.
+"""Results records: every run writes what it ran, on what, what it measured, and from which code.
 
 ``results/<notebook>/<profile>.json`` (notebooks) and ``WORK_DIR/results.json`` (the CLI) share
 one schema: config, metrics (per evaluation domain: mIoU, per-class IoU, test scale), the
-backbone's weight source, trainable-parameter count, runtime, device and git commit. The README
-table is generated from ``results/`` by ``python -m dgsslib.results --readme``.
+backbone's weight source, trainable-parameter count, runtime, device, git commit and a
+``provenance`` entry (``dgsslib.provenance``: commit, dirty flag, source/config hashes, benchmark
+version, torch/timm versions, device).
+
+    python -m dgsslib.results              # the results table; flagged runs say why (exit 0)
+    python -m dgsslib.results --readme     # the same table into README.md
+    python -m dgsslib.results --strict     # exit 1 when any committed run is flagged
+    python -m dgsslib.results --reproduce results/10_rein_g/mini.json --run rein-s0
+                                           # rerun one record from its config, compare (dgsslib.reproduce)
+
+A run is *flagged* (never silently averaged with clean runs) when it has no provenance, was made
+from a dirty tree, from other library sources than this checkout, or on an older benchmark.
 """
 from __future__ import annotations
 
@@ -11,59 +21,15 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
 import torch
 
+from .provenance import git_commit, provenance, provenance_flags, source_hash, benchmark_version
+from .records import device_info, run_record, write_json  # noqa: F401  (re-exported)
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def write_json(path, obj) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def device_info() -> dict:
-    info = {"torch": torch.__version__, "python": platform.python_version(),
-            "cpu_threads": torch.get_num_threads(), "platform": platform.platform(terse=True)}
-    if torch.cuda.is_available():
-        info["cuda_device"] = torch.cuda.get_device_name(0)
-    else:
-        info["cuda_device"] = None
-    return info
-
-
-def run_record(cfg: dict, model, metrics: dict, **extra) -> dict:
-    from .profiles import SYNTH_ADVERSE, SYNTH_TARGETS
-    from .data.sources import eval_name
-    targets = [eval_name(s) for s in SYNTH_TARGETS]
-    adverse = [eval_name(s) for s in SYNTH_ADVERSE]
-    summary = {}
-    for group, names in (("mean_targets", targets), ("mean_adverse", adverse)):
-        vals = [metrics[n]["miou"] for n in names if n in metrics]
-        if vals:
-            summary[group] = sum(vals) / len(vals)
-    return {
-        "profile": cfg["profile"], "backbone": cfg["backbone"], "weights": model.vfm.weights_source,
-        "method": cfg["method"], "method_options": cfg.get("method_options", {}), "head": cfg["head"],
-        "trainable_backbone_params": model.method.num_trainable(),
-        "trainable_head_params": sum(p.numel() for p in model.head.parameters() if p.requires_grad),
-        "metrics": metrics, "summary": summary, "config": cfg, "device": device_info(),
-        "commit": git_commit(), **extra,
-    }
 
 
 def load_results(root: Path | None = None) -> dict[str, dict]:
@@ -72,10 +38,18 @@ def load_results(root: Path | None = None) -> dict[str, dict]:
     return {f"{p.parent.name}/{p.stem}": json.loads(p.read_text()) for p in sorted(root.glob("*/*.json"))}
 
 
+def flag_note(flags: list[str]) -> str:
+    """The short mark a table shows for a flagged run ("" when clean)."""
+    return "" if not flags else "⚠ " + ", ".join(flags)
+
+
 def readme_table(root: Path | None = None) -> str:
-    """The README's results table: one row per (notebook, profile, method), mean over seeds."""
-    rows = ["| notebook | profile | backbone (weights) | method | seeds | source mIoU | targets mIoU | adverse mIoU |",
-            "|---|---|---|---|---|---|---|---|"]
+    """The README's results table: one row per (notebook, profile, method, provenance state), mean
+    over seeds. Flagged runs get their own rows with the reason; they are never averaged with clean
+    runs."""
+    current = {"source_hash": source_hash(), "benchmark_version": benchmark_version()}
+    rows = ["| notebook | profile | backbone (weights) | method | seeds | source mIoU | targets mIoU | adverse mIoU | provenance |",
+            "|---|---|---|---|---|---|---|---|---|"]
     fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
     mean = lambda xs: None if not xs else sum(xs) / len(xs)  # noqa: E731
     for key, rec in load_results(root).items():
@@ -84,20 +58,47 @@ def readme_table(root: Path | None = None) -> str:
             continue
         groups: dict[tuple, list] = {}
         for run in rec.get("runs", [rec]):
-            groups.setdefault((run.get("backbone"), run.get("weights"), run.get("method")), []).append(run)
-        for (bb, w, method), runs in groups.items():
+            flags = tuple(provenance_flags(run, current))
+            groups.setdefault((run.get("backbone"), run.get("weights"), run.get("method"), flags), []).append(run)
+        for (bb, w, method, flags), runs in groups.items():
             src = mean([r["metrics"]["source"]["miou"] for r in runs if "source" in r.get("metrics", {})])
             tgt = mean([r["summary"]["mean_targets"] for r in runs if "mean_targets" in r.get("summary", {})])
             adv = mean([r["summary"]["mean_adverse"] for r in runs if "mean_adverse" in r.get("summary", {})])
-            rows.append(f"| {nb} | {profile} | {bb} ({w}) | {method} | {len(runs)} | {fmt(src)} | {fmt(tgt)} | {fmt(adv)} |")
+            commits = sorted({(r.get("provenance") or {}).get("commit", r.get("commit", "?"))[:7] for r in runs})
+            state = flag_note(list(flags)) or f"ok ({', '.join(commits)})"
+            rows.append(f"| {nb} | {profile} | {bb} ({w}) | {method} | {len(runs)} | {fmt(src)} | {fmt(tgt)} | "
+                        f"{fmt(adv)} | {state} |")
     return "\n".join(rows)
 
 
+def provenance_report(root: Path | None = None) -> tuple[list[str], int]:
+    """Lines naming every flagged run of ``results/`` and the number flagged."""
+    current = {"source_hash": source_hash(), "benchmark_version": benchmark_version()}
+    lines, n = [], 0
+    for key, rec in load_results(root).items():
+        for run in rec.get("runs", [rec]):
+            flags = provenance_flags(run, current)
+            if flags:
+                n += 1
+                prov = run.get("provenance") or {}
+                lines.append(f"  {key} {run.get('tag', run.get('method'))}: {', '.join(flags)}"
+                             f" (commit {prov.get('commit', run.get('commit', '?'))[:7]})")
+    return lines, n
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dgsslib.results")
+    p = argparse.ArgumentParser(prog="python -m dgsslib.results", description=__doc__.split("\n\n")[0])
     p.add_argument("--readme", action="store_true", help="rewrite the results table in README.md")
-    p.add_argument("--root", default=None)
+    p.add_argument("--root", default=None, help="results folder (default: results/)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a run is flagged")
+    p.add_argument("--reproduce", metavar="RECORD", help="rerun one run of RECORD (a results json) and compare")
+    p.add_argument("--run", metavar="TAG", help="with --reproduce: the run's tag (default: the first run)")
+    p.add_argument("--tolerance", type=float, default=0.05, help="with --reproduce: max |Δ mIoU| (default 0.05)")
+    p.add_argument("--work-dir", default=None, help="with --reproduce: keep the rerun here (default: a temp dir)")
     a = p.parse_args(argv)
+    if a.reproduce:
+        from .reproduce import main_reproduce
+        return main_reproduce(a.reproduce, a.run, a.tolerance, a.work_dir)
     table = readme_table(a.root)
     if a.readme:
         readme = ROOT / "README.md"
@@ -109,7 +110,13 @@ def main(argv=None) -> int:
         head, rest = text.split(start, 1)
         readme.write_text(head + start + "\n" + table + "\n" + end + rest.split(end, 1)[1])
     print(table)
-    return 0
+    lines, n = provenance_report(a.root)
+    if n:
+        print(f"\n{n} run(s) flagged (shown with ⚠ above; rerun them from a clean, committed tree):")
+        print("\n".join(lines))
+    else:
+        print("\nprovenance: every run was made from clean, committed, current code.")
+    return 1 if (a.strict and n) else 0
 
 
 if __name__ == "__main__":

@@ -187,22 +187,23 @@ def bar_compare(ours: Mapping[str, float], paper: Mapping[str, float], title: st
 
 
 def per_class_heatmap(results: Mapping[str, Mapping], title: str = "per-class IoU (%)") -> Figure:
-    """Classes × domains heatmap of IoU from evaluator records ({"per_class": {class: IoU}})."""
+    """Classes × domains heatmap of IoU from evaluator records ({"per_class": {class: IoU}});
+    ``title`` should name the run it shows (method, profile, steps, seed)."""
     doms = [d for d, r in results.items() if isinstance(r, Mapping) and "per_class" in r]
     if not doms:
         raise ValueError("per_class_heatmap needs records with a 'per_class' entry (dgsslib.evaluate)")
     mat = np.array([[np.nan if results[d]["per_class"].get(c) is None else results[d]["per_class"][c]
                      for d in doms] for c in CLASSES], dtype=np.float64)
-    fig = Figure(figsize=(1.2 * len(doms) + 3, 6.5), layout="constrained")
+    fig = Figure(figsize=(0.8 * len(doms) + 2.6, 6.2), layout="constrained")
     ax = fig.subplots()
     im = ax.imshow(np.ma.masked_invalid(mat), cmap="viridis", vmin=0, vmax=100, aspect="auto")
-    ax.set_xticks(range(len(doms)), doms, rotation=30, ha="right")
-    ax.set_yticks(range(len(CLASSES)), CLASSES, fontsize=8)
-    for (i, j), v in np.ndenumerate(mat):
-        ax.text(j, i, "-" if np.isnan(v) else f"{v:.0f}", ha="center", va="center", fontsize=6,
+    ax.set_xticks(range(len(doms)), doms, rotation=30, ha="right", fontsize=9)
+    ax.set_yticks(range(len(CLASSES)), CLASSES, fontsize=9)
+    for (i, j), v in np.ndenumerate(mat):  # 9 pt numbers: legible at the notebook's 100 dpi
+        ax.text(j, i, "-" if np.isnan(v) else f"{v:.0f}", ha="center", va="center", fontsize=9,
                 color="white" if np.isnan(v) or v < 50 else "black")
-    fig.colorbar(im, ax=ax, shrink=0.8)
-    ax.set_title(title)
+    fig.colorbar(im, ax=ax, shrink=0.6, label="IoU (%)")
+    ax.set_title(title, fontsize=10)
     return fig
 
 

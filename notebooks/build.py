@@ -1,19 +1,36 @@
-"""Build the .ipynb notebooks from their percent-format sources in notebooks/src/.
+"""Build the .ipynb notebooks from their percent-format sources in notebooks/src/, adopt executed
+runs, and enforce what a committed notebook must look like.
 
     python notebooks/build.py            # rebuild every notebook whose source changed (keeps outputs
                                          # of cells whose source is unchanged)
-    python notebooks/build.py --check    # exit 1 if a notebook's cell sources differ from src/
+    python notebooks/build.py --check    # exit 1 if a notebook is out of date with src/ or breaks a
+                                         # hygiene rule (listed below; tests/test_notebooks.py runs it)
     python notebooks/build.py --adopt build/notebooks/mini/01_frozen_vs_full.ipynb
-                                         # commit an executed run's outputs (papermill's injected
-                                         # parameters cell is dropped, so PROFILE stays a choice)
+                                         # commit an executed run's outputs, cleaned (papermill's
+                                         # injected parameters cell is dropped, so PROFILE stays a choice)
+    python notebooks/build.py --clean    # apply the cleaning to the committed notebooks in place
 
 Cell markers: ``# %% [markdown]`` (markdown; lines start with "# "), ``# %%`` (code) and
 ``# %% tags=["parameters"]`` (the papermill parameters cell). Reviewing a .py diff beats an
 .ipynb diff; the .ipynb files are what readers open.
+
+Cleaning (``--adopt`` / ``--clean``): widget outputs and ``metadata.widgets`` dropped; stream text
+collapsed to what a terminal shows (``\\r`` redraws keep their last state), progress lines
+(``dgsslib.progress`` log lines, tqdm bars) and network-error lines dropped; absolute paths made
+relative (repo) or ``~`` (home); execution counts renumbered 1, 2, ...; notebook metadata set to
+what JupyterLab + ipykernel write, so opening and closing a notebook leaves ``git status`` clean.
+
+Hygiene rules (``--check``): no output text contains ``0%|``, ``huggingface.co``, ``Errno`` or an
+absolute path under ``/root``, ``/home``, ``/tmp``, ``/work``; no widget outputs or
+``metadata.widgets``; kernelspec ``python3`` / ``Python 3 (ipykernel)`` and full ``language_info``;
+execution counts consecutive; exactly one parameters cell, parsed by papermill without warnings.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -21,9 +38,19 @@ from pathlib import Path
 import nbformat
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 MARK = re.compile(r"^# %%(?P<md> \[markdown\])?(?: tags=(?P<tags>\[.*\]))?\s*$")
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LANGUAGE_INFO = {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+                 "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+                 "pygments_lexer": "ipython3", "version": "3.11.7"}
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+FORBIDDEN = re.compile(r"0%\||huggingface\.co|Errno|/root|/home|/tmp|/work")
+PROGRESS_LINE = re.compile(r"^\[progress\] |\d+%\|")
+NOISE_LINE = re.compile(r"huggingface\.co|Errno|hub weights unavailable")
 
 
+# ----------------------------------------------------------------------------------------- build
 def parse(src: str) -> list[dict]:
     cells, cur = [], None
     for line in src.splitlines():
@@ -42,9 +69,10 @@ def parse(src: str) -> list[dict]:
     if cur:
         cells.append(cur)
     out = []
-    for c in cells:
+    for i, c in enumerate(cells):
         text = "\n".join(c["lines"]).strip("\n")
         cell = nbformat.v4.new_markdown_cell(text) if c["type"] == "markdown" else nbformat.v4.new_code_cell(text)
+        cell.id = f"c{i:02d}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"  # stable ids: no churn on rebuild
         if c["tags"]:
             cell.metadata["tags"] = c["tags"]
         out.append(cell)
@@ -65,28 +93,176 @@ def build(src_path: Path, check: bool = False) -> bool:
     for c in cells:  # keep outputs of unchanged code cells
         if c.cell_type == "code" and c.source in prev:
             c.outputs, c.execution_count = prev[c.source].outputs, prev[c.source].execution_count
-    nb = nbformat.v4.new_notebook(cells=cells, metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"}})
+    nb = clean(nbformat.v4.new_notebook(cells=cells))
     nbformat.write(nb, target)
-    print(f"wrote {target.relative_to(HERE.parent)}")
+    print(f"wrote {target.relative_to(ROOT)}")
     return True
 
 
+# ----------------------------------------------------------------------------------------- clean
+def scrub_paths(text: str) -> str:
+    """Absolute paths -> repo-relative (``results/...``) or ``~/...``, other build-machine roots -> ``<tmp>``;
+    a network error detail -> ``hub not reachable``."""
+    text = text.replace(str(ROOT) + "/", "").replace(str(ROOT), ".")
+    home = os.path.expanduser("~")
+    if home not in ("", "/"):
+        text = text.replace(home + "/", "~/")
+    text = re.sub(r"cannot reach [\w.-]+: \[Errno[^\]]*\][^|\n]*?(?=\s*(?:\||$))", "hub not reachable", text,
+                  flags=re.M)  # network noise
+    text = re.sub(r"(?<![\w.~])/(?:root|home/[\w.-]+)/", "~/", text)
+    return re.sub(r"(?<![\w.~])/(?:tmp|work)/[^\s'\")]*", "<tmp>", text)
+
+
+def collapse_stream(text: str) -> str:
+    """What a terminal shows: per line, the text after the last ``\\r``; progress/noise lines dropped."""
+    lines = []
+    for line in text.split("\n"):
+        shown = line.rstrip("\r").split("\r")[-1]
+        if PROGRESS_LINE.search(shown) or NOISE_LINE.search(shown):
+            continue
+        lines.append(shown)
+    out = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", out)
+
+
+def clean_outputs(outputs: list) -> list:
+    out = []
+    for o in outputs:
+        if o.get("output_type") == "stream":
+            if out and out[-1].get("output_type") == "stream" and out[-1]["name"] == o["name"]:
+                out[-1]["text"] += o["text"]  # merge before collapsing (a redraw may span messages)
+            else:
+                out.append(nbformat.from_dict({"output_type": "stream", "name": o["name"], "text": o["text"]}))
+            continue
+        data = o.get("data", {})
+        if WIDGET_MIME in data:
+            continue
+        for mime, val in data.items():
+            if mime.startswith("text/") or mime == "application/json":
+                data[mime] = scrub_paths(val if isinstance(val, str) else "".join(val)) \
+                    if isinstance(val, (str, list)) else val
+        if o.get("output_type") == "error":
+            o["traceback"] = [scrub_paths(t) for t in o.get("traceback", [])]
+        out.append(o)
+    for o in out:
+        if o.get("output_type") == "stream":
+            o["text"] = scrub_paths(collapse_stream(o["text"]))
+    return [o for o in out if o.get("output_type") != "stream" or o["text"].strip()]
+
+
+def clean(nb):
+    """Everything ``--adopt`` does to an executed notebook besides dropping the injected cell."""
+    count = 0
+    for c in nb.cells:
+        for key in ("papermill", "execution", "widgets"):
+            c.metadata.pop(key, None)
+        if not c.metadata.get("tags", True):
+            c.metadata.pop("tags")
+        if c.cell_type != "code":
+            continue
+        c.outputs = clean_outputs(c.get("outputs", []))
+        if c.execution_count is not None or c.outputs:
+            count += 1
+            c.execution_count = count
+            for o in c.outputs:
+                if o.get("output_type") == "execute_result":
+                    o["execution_count"] = count
+    lang = dict(LANGUAGE_INFO, version=nb.metadata.get("language_info", {}).get("version", LANGUAGE_INFO["version"]))
+    nb.metadata = nbformat.from_dict({"kernelspec": dict(KERNELSPEC), "language_info": lang})
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    return nb
+
+
 def adopt(executed: Path) -> None:
-    """Copy the outputs of an executed notebook onto notebooks/<name>.ipynb (sources must match)."""
+    """Copy the cleaned outputs of an executed notebook onto notebooks/<name>.ipynb (sources must match)."""
     nb = nbformat.read(executed, as_version=4)
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
-    for c in nb.cells:
-        for key in ("papermill", "execution"):
-            c.metadata.pop(key, None)
-    nb.metadata.pop("papermill", None)
     target = HERE / executed.name
     src = nbformat.read(target, as_version=4)
     if [c.source for c in src.cells] != [c.source for c in nb.cells]:
         raise SystemExit(f"{executed} was executed from other sources than {target.name}: rebuild and re-run")
-    nbformat.write(nb, target)
+    for mine, theirs in zip(src.cells, nb.cells):
+        theirs.id = mine.id
+    nbformat.write(clean(nb), target)
     print(f"adopted outputs of {executed} into notebooks/{target.name} ({target.stat().st_size / 1e3:.0f} kB)")
+
+
+# ----------------------------------------------------------------------------------------- check
+def _output_texts(cell):
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "stream":
+            yield "".join(o.get("text", ""))
+        elif o.get("output_type") == "error":
+            yield "\n".join(o.get("traceback", []))
+        for mime, val in o.get("data", {}).items():
+            if mime.startswith("text/") or mime == "application/json" or mime == WIDGET_MIME:
+                yield val if isinstance(val, str) else json.dumps(val) if isinstance(val, dict) else "".join(val)
+
+
+def papermill_warnings(source: str) -> list[str]:
+    """Warnings papermill logs while inferring the parameters of ``source`` ([] when it parses cleanly)."""
+    from papermill.translators import PythonTranslator
+    seen: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    log = logging.getLogger("papermill.translators")
+    handler, old = Catch(level=logging.WARNING), log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        names = [p.name for p in PythonTranslator.inspect(nbformat.v4.new_code_cell(source))]
+    finally:
+        log.removeHandler(handler)
+        log.propagate = old
+    assigned = re.findall(r"^(\w+)\s*(?::[^=]*)?=", source, re.M)
+    seen += [f"papermill does not see parameter {n}" for n in assigned if n not in names]
+    return seen
+
+
+def problems(path: Path) -> list[str]:
+    """Every hygiene rule ``path`` breaks (see the module docstring)."""
+    nb = json.loads(Path(path).read_text())
+    bad, meta = [], nb.get("metadata", {})
+    if "widgets" in meta:
+        bad.append("metadata.widgets is present (saved widget state)")
+    ks = meta.get("kernelspec", {})
+    if ks.get("name") != "python3" or ks.get("display_name") != "Python 3 (ipykernel)":
+        bad.append(f"kernelspec is {ks}, not python3 / 'Python 3 (ipykernel)'")
+    missing = set(LANGUAGE_INFO) - set(meta.get("language_info", {}))
+    if missing:
+        bad.append(f"language_info lacks {sorted(missing)}")
+    counts = [c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code"]
+    ran = [n for n in counts if n is not None]
+    if ran != list(range(1, len(ran) + 1)):
+        bad.append(f"execution counts are not 1, 2, 3, ...: {ran}")
+    for i, c in enumerate(nb["cells"]):
+        if c.get("metadata", {}).get("widgets"):
+            bad.append(f"cell {i}: widget state in cell metadata")
+        for o in c.get("outputs", []):
+            if WIDGET_MIME in o.get("data", {}):
+                bad.append(f"cell {i}: a widget output (no static fallback in a viewer)")
+        for text in _output_texts(c):
+            for m in FORBIDDEN.finditer(text):
+                line = text[:m.end()].rsplit("\n", 1)[-1] + text[m.end():].split("\n", 1)[0]
+                bad.append(f"cell {i}: output contains {m.group(0)!r}: {line.strip()[:100]}")
+    params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(params) != 1:
+        bad.append(f"{len(params)} parameters cells (want exactly one)")
+    else:
+        bad += [f"parameters cell: {w}" for w in papermill_warnings("".join(params[0]["source"]))]
+    return bad
+
+
+def check_all(paths) -> bool:
+    ok = True
+    for p in paths:
+        for msg in problems(p):
+            print(f"{Path(p).name}: {msg}")
+            ok = False
+    return ok
 
 
 def main(argv: list[str]) -> int:
@@ -94,8 +270,17 @@ def main(argv: list[str]) -> int:
         for path in argv[1:]:
             adopt(Path(path))
         return 0
+    notebooks = sorted(HERE.glob("[0-9]*.ipynb"))
+    if argv[:1] == ["--clean"]:
+        for path in notebooks:
+            before = path.stat().st_size
+            nbformat.write(clean(nbformat.read(path, as_version=4)), path)
+            print(f"cleaned notebooks/{path.name}: {before / 1e3:.0f} kB -> {path.stat().st_size / 1e3:.0f} kB")
+        return 0
     check = "--check" in argv
     ok = all([build(p, check) for p in sorted((HERE / "src").glob("*.py"))])
+    if check:
+        ok = check_all(notebooks) and ok
     return 0 if ok else 1
 
 

@@ -8,8 +8,9 @@ def test_finished_runs_are_reused_only_for_the_same_config(tmp_path, capsys):
                             "train": {"max_steps": 2, "batch_size": 2}})
     first = train_and_eval(cfg, tmp_path, "a", progress=False)
     again = train_and_eval(cfg, tmp_path, "a", progress=False)
-    assert "reusing" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "a: 2 steps" in out and "(finished run reused)" in out
     assert again["metrics"] == first["metrics"]
     other = train_and_eval(variant(cfg, **{"train.max_steps": 3}), tmp_path, "a", progress=False)
-    assert "reusing" not in capsys.readouterr().out
+    assert "(finished run reused)" not in capsys.readouterr().out
     assert other["config"]["train"]["max_steps"] == 3

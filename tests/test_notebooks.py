@@ -40,3 +40,64 @@ def test_structure(path):
     assert "setup(PROFILE, SEED, OVERRIDES" in code, "the parameters must be validated strictly"
     md = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown").lower()
     assert "exercises" in md and "paper" in md
+
+
+# ------------------------------------------------------------------ committed-output hygiene (#12)
+def _build_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("nb_build", ROOT / "notebooks" / "build.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_outputs_are_clean(path):
+    """No stale bars, machine noise or widget state; JupyterLab metadata; counts 1..n; params parse."""
+    assert _build_module().problems(path) == []
+
+
+def test_clean_turns_an_executed_notebook_into_a_committable_one():
+    import nbformat
+    b = _build_module()
+    params = nbformat.v4.new_code_cell("PROFILE = 'mini'\nSEED = 0\nOVERRIDES = {}", metadata={"tags": ["parameters"]})
+    run = nbformat.v4.new_code_cell("train()", execution_count=7)
+    run.outputs = [
+        nbformat.v4.new_output("display_data", data={b.WIDGET_MIME: {"model_id": "x"}, "text/plain": "train:   0%|  | 0/200"}),
+        nbformat.v4.new_output("stream", name="stderr", text="\rtrain:   0%|  | 0/200\rtrain:  50%|# | 100/200"),
+        nbformat.v4.new_output("stream", name="stderr", text="\rtrain: 100%|##| 200/200\n[progress] eval: 3/8 (38%)\n"),
+        nbformat.v4.new_output("stream", name="stdout", text=f"wrote {b.ROOT}/results/x/mini.json\n"
+                               "[dgsslib] loaded w from /root/.cache/dgsslib/w.safetensors\n"
+                               "[dgsslib] dinov2_s: hub weights unavailable (cannot reach huggingface.co: [Errno -2] x)\n"
+                               "freeze-s0: 200 steps, 2.9 min, targets 27.9 mIoU\n"),
+    ]
+    res = nbformat.v4.new_code_cell("1 + 1", execution_count=9)
+    res.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "2"}, execution_count=9)]
+    nb = nbformat.v4.new_notebook(cells=[params, run, res], metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3"}, "widgets": {"state": {}}, "papermill": {}})
+    out = b.clean(nb)
+    texts = ["".join(o.get("text", "")) for o in out.cells[1].outputs]
+    assert texts == ["wrote results/x/mini.json\n[dgsslib] loaded w from ~/.cache/dgsslib/w.safetensors\n"
+                     "freeze-s0: 200 steps, 2.9 min, targets 27.9 mIoU\n"]
+    assert [c.execution_count for c in out.cells] == [None, 1, 2] and out.cells[2].outputs[0]["execution_count"] == 2
+    assert set(out.metadata) == {"kernelspec", "language_info"}
+    assert out.metadata["kernelspec"]["display_name"] == "Python 3 (ipykernel)"
+    tmp = ROOT / "build" / "test_clean.ipynb"
+    tmp.parent.mkdir(exist_ok=True)
+    nbformat.write(out, tmp)
+    try:
+        assert b.problems(tmp) == []
+        nb.metadata["widgets"] = {}
+        nb.cells[1].execution_count = 5
+        nb.cells[1].outputs.append(nbformat.v4.new_output("stream", name="stderr", text="eval:  0%|   | 0/8\n"))
+        nbformat.write(nb, tmp)
+        found = "\n".join(b.problems(tmp))
+        assert "metadata.widgets" in found and "execution counts" in found and "'0%|'" in found
+    finally:
+        tmp.unlink()
+
+
+def test_parameters_must_parse_cleanly_in_papermill():
+    b = _build_module()
+    assert b.papermill_warnings("import os\nPROFILE = os.environ.get('X', 'mini')  # smoke | mini\nSEED = 0\n") == []
+    assert b.papermill_warnings("SEEDS = None  # None = the default\n")  # two '=' on one line

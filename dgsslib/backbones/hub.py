@@ -41,7 +41,7 @@ def _endpoint_reachable(timeout: float = 3.0) -> tuple[bool, str]:
         socket.create_connection((host, 443), timeout=timeout).close()
         return True, ""
     except OSError as exc:
-        return False, f"cannot reach {host}: {exc}"
+        return False, f"hub not reachable ({type(exc).__name__})"
 
 
 def hub_status(timm_name: str) -> tuple[bool, bool, str]:

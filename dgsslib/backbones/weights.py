@@ -276,7 +276,7 @@ def offline_dinov2_s_state_dict(verbose: bool = True, force: bool = False) -> Di
             f"(or offline_dinov2_s_state_dict(force=True)).")
     sd = load_file(str(path))
     if verbose:
-        print(f"[dgsslib] loaded {WEIGHT_LABEL} from {path} (sha256 verified, "
+        print(f"[dgsslib] loaded {WEIGHT_LABEL} from the kit's cache ($DGSS_CACHE/{path.name}, sha256 verified, "
               f"{time.perf_counter() - t0:.2f} s)")
     return sd
 

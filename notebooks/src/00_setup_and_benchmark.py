@@ -23,6 +23,7 @@ OVERRIDES = {}  # e.g. {"data.size": [224, 448]}
 # %%
 %matplotlib inline
 %config InlineBackend.figure_formats = ["jpeg"]  # photo-like figures: keeps the notebook small
+%config InlineBackend.rc = {"figure.dpi": 80}  # big image grids at a modest resolution
 from dgsslib.notebook import setup, environment_report
 
 cfg = setup(PROFILE, SEED, OVERRIDES, notebook="00_setup_and_benchmark")

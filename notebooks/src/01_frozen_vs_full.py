@@ -143,13 +143,14 @@ plt.show()
 # %%
 from dgsslib.viz import per_class_heatmap
 
-display(per_class_heatmap(runs[0]["metrics"]))
+for r in runs:
+    display(per_class_heatmap(r["metrics"], title=f"per-class IoU (%) of {r['tag']} ({PROFILE}, "
+                                                  f"{r['config']['train']['max_steps']} steps, seed {r['config']['seed']})"))
 
 # %%
 from dgsslib.notebook import save_results
 
-path = save_results("01_frozen_vs_full", PROFILE, runs)
-print("wrote", path)
+save_results("01_frozen_vs_full", PROFILE, runs)
 
 # %% [markdown]
 # **Reading the result.** The paper's claim is a *direction*: Freeze ≥ Full on unseen domains while

@@ -15,7 +15,7 @@ import os
 PROFILE = os.environ.get("DGSS_PROFILE", "mini")  # smoke | mini | paper
 SEED = 0
 OVERRIDES = {}  # e.g. {"train.max_steps": 400}
-SEEDS = None  # None = the profile default: smoke [0], mini [0, 1], paper [0]
+SEEDS = None  # None: the profile default (smoke [0], mini [0, 1], paper [0])
 
 # %%
 %matplotlib inline
@@ -61,14 +61,14 @@ f = torch.randn(2, 6, c)  # B=2 images, n=6 patches, c channels
 k = 0  # layer slot
 T = rein.learnable_tokens_a[k] @ rein.learnable_tokens_b[k]  # Eq. 12: low-rank tokens [m, c]
 assert torch.allclose(T, rein.tokens(k))
-print("tokens", tuple(T.shape), "| scale s =", rein.scale.item())
+print("tokens", tuple(T.shape), "| scale s =", f"{rein.scale.item():.3g}")
 
 # %% [markdown]
 # **Eq. 4–5, similarity and softmax.** Each patch distributes one unit of attention over all $m$ tokens.
 
 # %%
 S = torch.softmax(f @ T.T / c ** 0.5, dim=-1)  # [B, n, m]
-print("row sums:", S.sum(-1)[0].tolist()[:3])
+print("row sums:", [round(v, 4) for v in S.sum(-1)[0].tolist()[:3]])
 
 # %% [markdown]
 # **Drop the first token after the softmax.** Rows of $S_i[:,1{:}]$ sum to *less* than one, so a
@@ -112,18 +112,24 @@ print("queries", tuple(Q.shape), "— image independent, one set per model")
 # %%
 from IPython.display import Markdown, display
 
-from dgsslib.paper_tables import param_rows
+from dgsslib.params import param_rows
 
 rows = param_rows()
+# every ✗ carries its reason in its row (a new ✗ without one fails here)
+WHY = {"(text, Fig. 6) Full": "the text says 304.24M; Table V gives 304.20M (DINOv2-L at patch 16/512, "
+                              "= ours); at the native patch 14/518 it is 304.37M: the text's value matches neither"}
 md = ["| table | row | ours (M) | exact | paper | match |", "|---|---|---|---|---|---|"]
-md += [f"| {r['table']} | {r['row']} | {r['ours_M']:.2f} | {r['trainable']:,} | {r['paper']} | {'✓' if r['match'] else '✗'} |" for r in rows]
+md += [f"| {r['table']} | {r['row']} | {r['ours_M']:.2f} | {r['trainable']:,} | {r['paper']} | "
+       f"{'✓' if r['match'] else '✗ ' + WHY[r['row']]} |" for r in rows]
 display(Markdown("\n".join(md)))
 assert all(r["match"] for r in rows if r["must_match"])
+assert all(r["match"] or r["row"] in WHY for r in rows), "a ✗ row needs its reason in WHY"
 
 # %% [markdown]
 # ### Explore: token length $m$ and rank $r$
 # $N = L\,m\,r + L\,r\,c + 2(c^2+c) + (256c+256) + (768\cdot256+256) + 1$ for the default Rein-G.
-# Move the sliders (live kernels only); below them, a precomputed grid for static viewers.
+# Move the sliders (live kernel only); the cell right below is the same count precomputed on a
+# grid, for static viewers (GitHub, nbviewer) where widgets do not render.
 
 # %%
 import ipywidgets as widgets
@@ -137,7 +143,10 @@ def rein_millions(m=100, r=16, backbone="dinov2_l"):
 
 
 widgets.interact(rein_millions, m=widgets.IntSlider(100, 25, 200, 25), r=widgets.IntSlider(16, 4, 64, 4),
-                 backbone=["dinov2_l", "dinov2_g", "eva02_l", "clip_l", "sam_h"])
+                 backbone=["dinov2_l", "dinov2_g", "eva02_l", "clip_l", "sam_h"]);
+
+# %%
+# static fallback of the sliders above: the same count on a grid
 grid = ["| m \\ r | 4 | 8 | 16 | 32 | 64 |", "|---|---|---|---|---|---|"]
 for m in (25, 50, 100, 150, 200):
     grid.append(f"| {m} | " + " | ".join(f"{count_params('dinov2_l', 'rein', {'m': m, 'r': r})['trainable'] / 1e6:.2f}"
@@ -166,8 +175,7 @@ for seed in SEEDS:
 # %%
 from dgsslib.notebook import save_results
 
-path = save_results("10_rein_g", PROFILE, runs)
-print("wrote", path)
+save_results("10_rein_g", PROFILE, runs)
 
 # %% [markdown]
 # ## 5 · Ours beside the paper (Table III, DINOv2-L row block)

@@ -1,0 +1,111 @@
+"""Reproducibility check: rerun one committed results record from its recorded config and compare.
+
+    python -m dgsslib.results --reproduce results/10_rein_g/mini.json --run rein-s0 [--tolerance 0.05]
+    make reproduce-check                  # the same for one committed mini record (RECORD=, RUN= to choose)
+
+The run's ``config`` (stored in the record) is trained again with ``dgsslib.train.fit`` into a
+temporary work dir; every domain's mIoU and the target/adverse means are compared with the
+committed values: PASS when each |committed − rerun| ≤ tolerance (0.05 mIoU by default). The
+largest per-class IoU difference is printed too (information: single classes are noisier). A
+record whose provenance is dirty or names other library sources is rerun anyway, with a warning
+that a mismatch is then expected.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from .provenance import provenance_flags
+
+
+def find_run(record: dict, tag: str | None) -> dict:
+    runs = record.get("runs", [record])
+    if tag is None:
+        return runs[0]
+    for r in runs:
+        if tag in (r.get("tag"), f"{r.get('method')}-s{r.get('seed', r.get('config', {}).get('seed'))}"):
+            return r
+    tags = ", ".join(str(r.get("tag", r.get("method"))) for r in runs)
+    raise ValueError(f"no run tagged {tag!r} in this record; choose --run from: {tags}")
+
+
+def compare(committed: dict, rerun: dict, tolerance: float = 0.05) -> tuple[list[dict], bool]:
+    """One row per domain (and per summary mean): committed, rerun, |Δ|, max per-class |Δ|, ok."""
+    rows = []
+    cm, rm = committed.get("metrics", {}), rerun.get("metrics", {})
+    for dom in cm:
+        if not isinstance(cm[dom], dict) or "miou" not in cm[dom]:
+            continue
+        a, b = cm[dom]["miou"], rm.get(dom, {}).get("miou")
+        pc_a, pc_b = cm[dom].get("per_class", {}), rm.get(dom, {}).get("per_class", {})
+        pcd = [abs(pc_a[c] - pc_b[c]) for c in pc_a if pc_a.get(c) is not None and pc_b.get(c) is not None]
+        diff = None if b is None else abs(a - b)
+        rows.append({"metric": f"{dom} mIoU", "committed": a, "rerun": b, "diff": diff,
+                     "max_class_diff": max(pcd) if pcd else None, "ok": diff is not None and diff <= tolerance})
+    for key in ("mean_targets", "mean_adverse"):
+        a, b = committed.get("summary", {}).get(key), rerun.get("summary", {}).get(key)
+        if a is not None:
+            diff = None if b is None else abs(a - b)
+            rows.append({"metric": key.replace("mean_", "mean ") + " mIoU", "committed": a, "rerun": b, "diff": diff,
+                         "max_class_diff": None, "ok": diff is not None and diff <= tolerance})
+    return rows, bool(rows) and all(r["ok"] for r in rows)
+
+
+def format_table(rows: list[dict], tolerance: float) -> str:
+    f = lambda v, p=2: "-" if v is None else f"{v:.{p}f}"  # noqa: E731
+    out = [f"| metric | committed | rerun | abs diff | max per-class diff | within {tolerance:g} |",
+           "|---|---|---|---|---|---|"]
+    out += [f"| {r['metric']} | {f(r['committed'])} | {f(r['rerun'])} | {f(r['diff'], 3)} | "
+            f"{f(r['max_class_diff'])} | {'PASS' if r['ok'] else 'FAIL'} |" for r in rows]
+    return "\n".join(out)
+
+
+def reproduce(record_path: str | Path, tag: str | None = None, tolerance: float = 0.05,
+              work_dir: str | Path | None = None, progress: bool = True) -> tuple[list[dict], bool, dict]:
+    """Rerun ``tag`` of ``record_path`` from its config; (rows, passed, rerun record)."""
+    from .train import fit
+    record = json.loads(Path(record_path).read_text())
+    run = find_run(record, tag)
+    cfg = run.get("config")
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{record_path}: run {tag!r} stores no config, so it cannot be rerun")
+    if work_dir is None:
+        with tempfile.TemporaryDirectory(prefix="dgss-reproduce-") as tmp:
+            rerun = fit(cfg, Path(tmp) / "run", resume=False, progress=progress)
+    else:
+        rerun = fit(cfg, Path(work_dir), resume=False, progress=progress)
+    rows, ok = compare(run, rerun, tolerance)
+    return rows, ok, rerun
+
+
+def main_reproduce(record_path: str, tag: str | None, tolerance: float, work_dir: str | None) -> int:
+    """CLI body of ``python -m dgsslib.results --reproduce``: exit 0 on PASS, 1 on FAIL, 2 on bad input."""
+    try:
+        record = json.loads(Path(record_path).read_text())
+        run = find_run(record, tag)
+    except (OSError, ValueError) as exc:
+        print(f"[dgsslib] reproduce: {exc}")
+        return 2
+    prov = run.get("provenance") or {}
+    label = run.get("tag", run.get("method"))
+    print(f"[dgsslib] reproduce {record_path} run {label}: {run.get('config', {}).get('profile')} profile, "
+          f"{run.get('config', {}).get('train', {}).get('max_steps')} steps, recorded at commit "
+          f"{prov.get('commit', run.get('commit', '?'))[:7]}")
+    flags = provenance_flags(run)
+    if flags:
+        print(f"[dgsslib] warning: this record is flagged ({', '.join(flags)}): a mismatch is then expected")
+    t0 = time.time()
+    try:
+        rows, ok, _ = reproduce(record_path, label if tag is None else tag, tolerance, work_dir)
+    except ValueError as exc:
+        print(f"[dgsslib] reproduce: {exc}")
+        return 2
+    print(format_table(rows, tolerance))
+    print(f"{'PASS' if ok else 'FAIL'}: {sum(r['ok'] for r in rows)}/{len(rows)} metrics within {tolerance:g} mIoU "
+          f"(rerun took {(time.time() - t0) / 60:.1f} min)")
+    return 0 if ok else 1
+
+
+__all__ = ["compare", "find_run", "format_table", "main_reproduce", "reproduce"]
