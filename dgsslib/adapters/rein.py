@@ -203,6 +203,11 @@ class Rein(Method):
 
     def refine(self, f: torch.Tensor, k: int) -> torch.Tensor:
         """f' = f + s·Δf for patch features ``f`` [B, N, c] at layer slot ``k``."""
+        return f + self.scale.to(f.dtype) * self.token_update(f, k)
+
+    def token_update(self, f: torch.Tensor, k: int) -> torch.Tensor:
+        """Δf (Eq. 5-7, before the scale s) for rows ``f`` [B, N, c] at layer slot ``k``; each row
+        is refined independently (Causal-Tune feeds spectra through the same machinery)."""
         T = self.tokens(k).to(f.dtype)  # [m, c]
         B, N, c = f.shape
         h = self.heads
@@ -215,7 +220,7 @@ class Rein(Method):
             fh, Th = f.reshape(B, N, h, d), T.reshape(-1, h, d)
             attn = torch.softmax(torch.einsum("bnhd,mhd->bhnm", fh, Th) * d ** -0.5, dim=-1)
             delta_bar = torch.einsum("bhnm,mhd->bnhd", attn[..., 1:], value.reshape(-1, h, d)).reshape(B, N, c)
-        return f + self.scale.to(f.dtype) * self.delta(delta_bar + f, k)
+        return self.delta(delta_bar + f, k)
 
     # ------------------------------------------------------------------ Method API
     def hooks(self) -> list:
