@@ -111,29 +111,38 @@ def test_teacher_shares_the_backbone_and_runs_its_own_weights_for_lora():
 
 
 # ------------------------------------------------------------------ Rare Class Sampling
-def test_rare_class_sampling_matches_the_predicted_rate():
-    from dgsslib.data.rcs import RareClassSampler, class_probabilities
-    rng = np.random.default_rng(0)
-    n = 400
+def rcs_counts(n=400, seed=0):
+    """Road everywhere, a common class, and three rarer ones with frequencies ~0.1 %, 1.3 %, 4 %."""
+    rng = np.random.default_rng(seed)
     counts = np.zeros((n, 19), dtype=np.int64)
-    counts[:, 0] = 50_000                       # road everywhere
+    counts[:, 0] = 50_000
     counts[:, 1] = rng.integers(10_000, 40_000, n)
     rare = rng.choice(n, 8, replace=False)
-    counts[rare, 12] = 5_000                    # a rare class in 2 % of the images
+    counts[rare, 12] = 5_000                                   # rider: 2 % of the images
+    counts[rng.choice(n, 100, replace=False), 5] = 4_000       # pole: 25 %
+    counts[rng.choice(n, 200, replace=False), 13] = 6_000      # car: 50 %
+    return counts, rare
+
+
+def test_rare_class_sampling_matches_the_predicted_rate():
+    from dgsslib.data.rcs import RareClassSampler, class_probabilities
+    counts, rare = rcs_counts()
+    n = len(counts)
     classes, probs = class_probabilities(counts, 0.01, 3000)
     freq = counts.sum(0) / counts.sum()
     logits = (1 - freq[classes]) / 0.01
     expect = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
-    assert np.allclose(probs, expect)
+    assert np.allclose(probs, expect) and 0.5 < probs[list(classes).index(12)] < 0.95
     s = RareClassSampler(list(range(n)), 8, seed=0, start_step=0, max_steps=250, counts=counts)
     picks = [t for batch in s for t in batch]
-    p_rare = probs[list(classes).index(12)]
+    for c, p in zip(classes, probs):                            # each class drawn at its P(c)
+        got = np.mean([k == c for _, _, k in picks])
+        assert abs(got - p) < 4 * np.sqrt(p * (1 - p) / len(picks)) + 1e-3, (c, got, p)
     share = np.mean([i in set(rare.tolist()) for _, i, _ in picks])
-    assert share > 10 * len(rare) / n                       # far more often than uniform (2 %)
-    assert abs(share - p_rare) < 4 * np.sqrt(p_rare * (1 - p_rare) / len(picks)) + 0.01
-    assert all(counts[i, c] > 3000 for _, i, c in picks)    # each image holds its class
+    assert share > 20 * len(rare) / n                           # rider images: far more often than uniform (2 %)
+    assert all(counts[i, c] > 3000 for _, i, c in picks)        # each image holds its class
     again = RareClassSampler(list(range(n)), 8, seed=0, start_step=100, max_steps=101, counts=counts)
-    assert next(iter(again)) == picks[800:808]              # step-indexed: resume-exact
+    assert next(iter(again)) == picks[800:808]                  # step-indexed: resume-exact
 
 
 def test_rcs_counts_for_the_procedural_benchmark_are_cached(tmp_path):
