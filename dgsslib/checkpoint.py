@@ -7,6 +7,9 @@ sidecar for people) records backbone, weights, method + options, head, config, s
 states. Writes go to a temporary file and are renamed into place, so a kill never leaves a
 half-written checkpoint. Resuming from another backbone/method/recipe is refused with a clear
 message. ``recipe.<name>`` tensors hold the recipe's state (an EMA teacher, a selection map).
+A method may store its tensors packed (``Method.pack_state``/``unpack_state``: a selection method
+keeps only the selected elements of each weight matrix and of its moments, so a 5 % FisherTune
+checkpoint of DINOv2-L is a tenth of Full's); :func:`packed_model_state` is what files hold.
 
 Finding the checkpoint to resume: ``latest.json`` names the newest; when it, or the file it
 names, is missing, truncated or unreadable, :func:`resume_point` falls back to the newest
@@ -99,18 +102,25 @@ def check_compatible(meta: dict, cfg: dict, path) -> None:
                                  "Use a fresh --work-dir, or the same backbone/method/options.")
 
 
+def packed_model_state(model, optimizer=None) -> dict[str, torch.Tensor]:
+    """``model.<name>`` (+ ``optim.<name>.<slot>``) tensors as a file stores them (the method's packing)."""
+    tensors = {f"model.{k}": v for k, v in model.trainable_state().items()}
+    if optimizer is not None:
+        names = {id(p): n for n, p in model.named_parameters()}
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                for slot, val in optimizer.state.get(p, {}).items():
+                    if torch.is_tensor(val):
+                        tensors[f"optim.{names[id(p)]}.{slot}"] = val
+    return model.method.pack_state(tensors)
+
+
 def save_checkpoint(path: Path, model, optimizer, step: int, cfg: dict, extra: dict | None = None,
                     recipe=None) -> None:
-    names = {id(p): n for n, p in model.named_parameters()}
-    tensors = {f"model.{k}": v for k, v in model.trainable_state().items()}
+    tensors = packed_model_state(model, optimizer)
     if recipe is not None:
         tensors.update({f"recipe.{k}": v for k, v in recipe.state_tensors().items()})
         extra = {**(extra or {}), "recipe_state": recipe.state_meta()}
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            for slot, val in optimizer.state.get(p, {}).items():
-                if torch.is_tensor(val):
-                    tensors[f"optim.{names[id(p)]}.{slot}"] = val
     meta = {"step": step, "config": cfg, **identity(cfg), "weights": cfg.get("weights"),
             "rng": rng_state(), **(extra or {})}
     save_tensors(path, tensors, meta)
@@ -121,6 +131,7 @@ def load_checkpoint(path: Path, model, optimizer=None, cfg: dict | None = None, 
     tensors, meta = load_tensors(path)
     if cfg is not None:
         check_compatible(meta, cfg, path)
+    tensors = model.method.unpack_state(tensors)
     state = model.trainable_state()
     saved = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     missing, unexpected = sorted(set(state) - set(saved)), sorted(set(saved) - set(state))

@@ -3,7 +3,7 @@
     for t in start..T-1:
         batches ← one batch per stream (source, target) at step t          (step-indexed samplers)
         terms   ← recipe.step(model, batches, t)                            (the paper's algorithm box)
-        stop if terms["loss"] is not finite
+        stop if terms["loss"] is not finite   (loss None: an estimation step, no model update -- FisherTune T2)
         backward;  mask_t = method.grad_masks(t):  g ⊙ mask, moments ⊙ mask (dgsslib.optim)
         clip;  decoupled decay ⊙ mask;  AdamW step at lr·(1 − t/T)^0.9;  recipe.after_step (EMA)
         log every term (history.jsonl);  checkpoint / evaluate on their cadence
@@ -60,20 +60,22 @@ def run_loop(cfg, work_dir, model, recipe, opt, loaders, eval_sets, start, devic
             batches = {n: {k: v.to(device, non_blocking=True) for k, v in b.items()} for n, b in zip(names, batch_list)}
             terms = recipe.step(model, batches, step)
             loss = terms["loss"]
-            if not torch.isfinite(loss):
-                bar.close()
-                raise TrainingDiverged(_diverged_message(work_dir, loss.item(), step))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            masks = model.method.grad_masks(step)
-            apply_grad_masks(masks, opt)
-            if tc["grad_clip"]:
-                torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], tc["grad_clip"])
-            apply_masked_weight_decay(opt, masks)
-            opt.step()
+            if loss is not None:  # None: the recipe estimated something this step; the model does not move
+                if not torch.isfinite(loss):
+                    bar.close()
+                    raise TrainingDiverged(_diverged_message(work_dir, loss.item(), step))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                masks = model.method.grad_masks(step)
+                apply_grad_masks(masks, opt)
+                if tc["grad_clip"]:
+                    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], tc["grad_clip"])
+                apply_masked_weight_decay(opt, masks)
+                opt.step()
             recipe.after_step(model, step)
             done = step + 1
-            row = {"step": done, **{k: round(float(v.detach() if torch.is_tensor(v) else v), 5) for k, v in terms.items()}}
+            row = {"step": done, **{k: round(float(v.detach() if torch.is_tensor(v) else v), 5)
+                                    for k, v in terms.items() if v is not None}}
             phase = recipe.phase(step)
             if phase:
                 row["phase"] = phase
@@ -82,7 +84,7 @@ def run_loop(cfg, work_dir, model, recipe, opt, loaders, eval_sets, start, devic
             bar.update(1)
             if done % tc["log_every"] == 0 or done == tc["max_steps"]:
                 hist.flush()
-                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
+                bar.set_postfix(loss="-" if loss is None else f"{loss.item():.4f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
             if rank == 0 and tc["ckpt_every"] and done % tc["ckpt_every"] == 0 and done < tc["max_steps"]:
                 hist.flush()
                 _checkpoint(work_dir, model, opt, done, cfg, recipe, callbacks)
@@ -95,7 +97,8 @@ def run_loop(cfg, work_dir, model, recipe, opt, loaders, eval_sets, start, devic
     if rank == 0:
         final_step = step + 1
         _checkpoint(work_dir, model, opt, final_step, cfg, recipe, callbacks)
-        ck.save_tensors(work_dir / "final.safetensors", model.trainable_state(),
+        final = {k[len("model."):]: v for k, v in ck.packed_model_state(model).items()}  # packed by the method
+        ck.save_tensors(work_dir / "final.safetensors", final,
                         {"step": final_step, "config": cfg, **ck.identity(cfg)})
         metrics = evaluate_all(model, cfg, device, amp_dtype, progress, eval_sets)
         record = run_record(cfg, model, metrics, train_seconds=train_s, steps_run=final_step - start,

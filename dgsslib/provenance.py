@@ -16,9 +16,14 @@ What counts (decided here, checked by ``tests/test_provenance.py``):
   those folders (scratch files, results, executed notebooks, README) never makes a run dirty.
   ``None`` when git or the repository is unavailable (an installed copy): unknown, not clean.
 * ``source_hash`` is sha256 over the sorted relative paths and contents of every ``dgsslib/**/*.py``
-  except :data:`PRESENTATION_ONLY` (modules that print, plot or file results and cannot change a
-  measured number), so a plotting tweak does not invalidate committed results but any change to
-  models, data, training or evaluation does.
+  except :data:`PRESENTATION_ONLY` (modules that print, plot, count or file results, or hold the
+  papers' published numbers, and cannot change a measured number), so a plotting tweak does not
+  invalidate committed results but any change to models, data, training or evaluation does.
+* ``source_modules`` lists the library files this process had imported when the record was made
+  (presentation modules excluded) and ``modules_hash`` is the same sha256 over those files only.
+  A run can only depend on code it imported, so :func:`provenance_flags` says "other code" only
+  when one of *those* files changed: adding a paper's new modules does not make every earlier
+  result stale. Records without ``source_modules`` (older ones) fall back to ``source_hash``.
 * ``config_hash`` is sha256 of the config as canonical JSON (sorted keys).
 * ``benchmark_version`` is ``dgsslib.data.synthetic.BENCHMARK_VERSION`` (the procedural
   generator's version; ``None`` while a generator predates it).
@@ -32,6 +37,7 @@ import hashlib
 import json
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
@@ -39,7 +45,8 @@ ROOT = PACKAGE.parent
 #: folders whose uncommitted changes make a run dirty
 WATCHED = ("dgsslib", "configs", "notebooks/src")
 #: dgsslib modules left out of ``source_hash``: they cannot change a measured number
-PRESENTATION_ONLY = ("notebook.py", "progress.py", "provenance.py", "reproduce.py", "results.py", "viz.py")
+PRESENTATION_ONLY = ("notebook.py", "paper_tables.py", "params.py", "progress.py", "provenance.py", "reproduce.py",
+                     "results.py", "viz.py")
 
 
 def _git(*args: str, root: Path | None = None) -> str | None:
@@ -68,16 +75,43 @@ def dirty_paths(root: Path | None = None) -> list[str] | None:
     return sorted(paths)
 
 
-def source_hash(package: Path | None = None) -> str:
-    """sha256 of the library sources that can change a number (sorted relative path + content)."""
+def source_hash(package: Path | None = None, modules: list[str] | None = None) -> str:
+    """sha256 of the library sources that can change a number (sorted relative path + content).
+
+    ``modules``: only these relative paths (a run's ``source_modules``); a missing file hashes as
+    missing, so a deleted module changes the hash."""
     package = Path(package or PACKAGE)
+    if modules is None:
+        rels = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py")
+                      if "__pycache__" not in p.parts)
+    else:
+        rels = sorted(set(modules))
     h = hashlib.sha256()
-    for path in sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts):
-        rel = path.relative_to(package).as_posix()
+    for rel in rels:
         if rel in PRESENTATION_ONLY:
             continue
-        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+        path = package / rel
+        h.update(rel.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"<missing>") + b"\0")
     return "sha256:" + h.hexdigest()
+
+
+def loaded_modules(package: Path | None = None) -> list[str]:
+    """Relative paths of the library files imported in this process (presentation modules excluded)."""
+    package = Path(package or PACKAGE).resolve()
+    out = set()
+    for name, mod in list(sys.modules.items()):
+        if name != package.name and not name.startswith(package.name + "."):
+            continue
+        f = getattr(mod, "__file__", None)
+        if not f:
+            continue
+        try:
+            rel = Path(f).resolve().relative_to(package).as_posix()
+        except ValueError:  # another copy of the package
+            continue
+        if rel not in PRESENTATION_ONLY:
+            out.add(rel)
+    return sorted(out)
 
 
 def config_hash(cfg: dict | None) -> str | None:
@@ -105,8 +139,10 @@ def provenance(cfg: dict | None = None) -> dict:
     import timm
     import torch
     paths = dirty_paths()
+    mods = loaded_modules()
     return {"commit": git_commit(), "dirty": None if paths is None else bool(paths),
-            "dirty_paths": (paths or [])[:20], "source_hash": source_hash(), "config_hash": config_hash(cfg),
+            "dirty_paths": (paths or [])[:20], "source_hash": source_hash(),
+            "source_modules": mods, "modules_hash": source_hash(modules=mods), "config_hash": config_hash(cfg),
             "benchmark_version": benchmark_version(), "torch": torch.__version__, "timm": timm.__version__,
             "python": platform.python_version(), "device": device_label(),
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
@@ -133,7 +169,10 @@ def provenance_flags(run: dict, current: dict | None = None) -> list[str]:
     flags = []
     if prov.get("dirty") is not False:
         flags.append("dirty tree" if prov.get("dirty") else "tree state unknown")
-    if prov.get("source_hash") != current.get("source_hash"):
+    if isinstance(prov.get("source_modules"), list) and prov.get("modules_hash"):
+        if prov["modules_hash"] != source_hash(modules=prov["source_modules"]):  # a file it imported changed
+            flags.append("other code")
+    elif prov.get("source_hash") != current.get("source_hash"):
         flags.append("other code")
     bv, cur_bv = prov.get("benchmark_version"), current.get("benchmark_version")
     if bv != cur_bv:
@@ -142,4 +181,4 @@ def provenance_flags(run: dict, current: dict | None = None) -> list[str]:
 
 
 __all__ = ["PRESENTATION_ONLY", "WATCHED", "benchmark_version", "config_hash", "device_label", "dirty_paths",
-           "git_commit", "provenance", "provenance_flags", "source_hash"]
+           "git_commit", "loaded_modules", "provenance", "provenance_flags", "source_hash"]

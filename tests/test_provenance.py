@@ -64,6 +64,37 @@ def test_flags_name_every_reason():
                               cur) == ["tree state unknown", "older benchmark"]
 
 
+def test_a_run_is_stale_only_when_a_module_it_imported_changed(tmp_path, monkeypatch):
+    pkg = tmp_path / "dgsslib"
+    (pkg / "adapters").mkdir(parents=True)
+    for rel in ("__init__.py", "train.py", "adapters/__init__.py", "adapters/rein.py", "viz.py"):
+        (pkg / rel).write_text(f"# {rel}\n")
+    monkeypatch.setattr(P, "PACKAGE", pkg)
+    used = ["__init__.py", "adapters/__init__.py", "adapters/rein.py", "train.py"]
+    run = {"provenance": {"dirty": False, "source_hash": P.source_hash(pkg), "source_modules": used,
+                          "modules_hash": P.source_hash(pkg, modules=used), "benchmark_version": 2}}
+    assert P.source_hash(pkg, modules=used) == P.source_hash(pkg)  # every non-presentation file used
+    (pkg / "adapters/fishertune.py").write_text("# a new paper's module\n")
+    cur = {"source_hash": P.source_hash(pkg), "benchmark_version": 2}
+    assert run["provenance"]["source_hash"] != cur["source_hash"]
+    assert P.provenance_flags(run, cur) == []  # the library grew; nothing the run imported changed
+    (pkg / "viz.py").write_text("# a plot tweak\n")
+    assert P.provenance_flags(run, cur) == []
+    (pkg / "adapters/rein.py").write_text("# rein changed\n")
+    assert P.provenance_flags(run, cur) == ["other code"]
+    (pkg / "adapters/rein.py").unlink()
+    assert P.provenance_flags(run, cur) == ["other code"]  # a deleted module is a change too
+
+
+def test_loaded_modules_lists_imported_library_files_without_presentation_modules():
+    import dgsslib.freq  # noqa: F401
+    import dgsslib.viz  # noqa: F401
+    mods = P.loaded_modules()
+    assert "freq.py" in mods and "__init__.py" in mods and "viz.py" not in mods and "provenance.py" not in mods
+    prov = P.provenance()
+    assert prov["source_modules"] and prov["modules_hash"] == P.source_hash(modules=prov["source_modules"])
+
+
 def _write_record(root, runs):
     (root / "nb").mkdir(parents=True, exist_ok=True)
     (root / "nb" / "mini.json").write_text(json.dumps({"notebook": "nb", "runs": runs}))

@@ -18,6 +18,8 @@ METHODS = Registry("method", {
     "rein": "dgsslib.adapters.rein:Rein",
     "causal_tune": "dgsslib.adapters.causal_tune:CausalTune",
     "random_select": "dgsslib.selection.random:RandomSelect",
+    "fishertune": "dgsslib.selection.fishertune:FisherTune",
+    "childtune": "dgsslib.selection.childtune:ChildTuneD",
 })
 
 

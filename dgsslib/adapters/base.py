@@ -15,6 +15,9 @@ parameters -- Rein tokens, LoRA matrices, prompts -- are registered on it) with:
   the step); the trainer masks the gradients, the AdamW moments and -- for the parameters listed
   by ``selection_parameters()`` -- the decoupled weight decay, so unselected elements never move.
 - ``param_groups(model, lr, wd)``: optional own AdamW groups (None = the trainer's default).
+- ``pack_state(tensors)`` / ``unpack_state(tensors)``: how its tensors are stored in checkpoint files
+  (identity by default; selection methods keep only the selected elements of a weight matrix and
+  its AdamW moments -- :func:`dgsslib.checkpoint.save_checkpoint` / ``load_checkpoint``).
 - ``backbone_no_grad``: run the backbone under ``torch.no_grad()`` (the Freeze baseline).
 - ``backbone_lr_mult``: learning-rate multiplier for unfrozen *original* backbone weights
   (Full: 0.1, i.e. 1e-5 when the head uses 1e-4, as in Rein issue #45/#97).
@@ -89,6 +92,14 @@ class Method(nn.Module):
     def param_groups(self, model, lr: float, weight_decay: float) -> list[dict] | None:
         """Own AdamW groups for the whole model, or None for :func:`dgsslib.optim.param_groups`."""
         return None
+
+    def pack_state(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Checkpoint tensors as stored (``model.<name>``, ``optim.<name>.<slot>`` keys); identity here."""
+        return tensors
+
+    def unpack_state(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Inverse of :meth:`pack_state` (full-shape tensors back, for the model as it is now)."""
+        return tensors
 
     def __deepcopy__(self, memo):
         """Copy the method's own tensors; share (never copy) the backbone; drop hook handles."""

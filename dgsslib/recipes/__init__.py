@@ -4,6 +4,7 @@
 |---|---|---|---|
 | ``supervised`` | source | L = L_head(model(x_s), y_s) | Rein-G, PEFT zoo, Causal-Tune, source-only |
 | ``self_training`` | source + target | L_src + λ·L_pseudo, EMA teacher pseudo-labels (τ = 0.968) | DACS/DAFormer self-training baseline (the base of Rein-A) |
+| ``fishertune`` | source | T1 decoder warm-up → T2 DR-FIM estimation (no model update) → T3 growing masked fine-tuning | FisherTune Algorithm 1 |
 
 The config names it (``recipe: supervised``, ``recipe_options: {...}``); ``--set recipe=...``
 or a ``--config`` file chooses another.
@@ -29,6 +30,7 @@ from .base import STREAMS, Recipe
 RECIPES = Registry("recipe", {
     "supervised": "dgsslib.recipes.supervised:Supervised",
     "self_training": "dgsslib.recipes.self_training:SelfTraining",
+    "fishertune": "dgsslib.recipes.fishertune:FisherTuneRecipe",
 })
 
 
