@@ -187,6 +187,10 @@ def _check_names(cfg: dict) -> None:
             unknown = sorted(set(opts) - set(accepted))
             if unknown:
                 raise ConfigError(f"unknown {kind}_options {unknown} for {kind} {name!r}; accepted: {accepted}")
+    needs = tuple(getattr(METHODS.get(cfg["method"]), "requires_recipe", ()) or ())
+    if needs and cfg["recipe"] not in needs:  # e.g. FisherTune: its recipe estimates the selection it trains
+        raise ConfigError(f"method {cfg['method']!r} runs under recipe {' or '.join(needs)} (which computes what it "
+                          f"trains), got recipe {cfg['recipe']!r}")
 
 
 def validate(cfg: dict) -> dict:

@@ -175,7 +175,8 @@ def fit(cfg: dict, work_dir: str | Path, resume: bool = False, model=None, progr
 
 # ---------------------------------------------------------------------------- CLI
 HELP_EPILOG = """precedence (lowest to highest): profile defaults < --config FILE < --method/--backbone/
---weights/--seed/--max-steps/--ckpt-every < --set/--option.  --resume reads WORK_DIR/config.json:
+--weights/--seed/--max-steps/--ckpt-every < --set/--option.  A method with its own step (fishertune)
+gets its recipe unless --config or --set names one.  --resume reads WORK_DIR/config.json:
 give no other flag to continue exactly, or only --max-steps N to extend a run; any other
 difference is refused with the list of keys (old -> new).  exit codes: 0 ok, 2 user error
 (bad config, data, checkpoint, work dir), 3 training diverged, 130 interrupted."""
@@ -243,7 +244,14 @@ def config_from_args(a) -> dict:
         flat[k] = parse_value(v)
     for k, v in _pairs(a.option, "--option"):
         flat[f"method_options.{k}"] = parse_value(v)
-    return merge(cfg, dotted_to_nested(flat))
+    cfg = merge(cfg, dotted_to_nested(flat))
+    named = "recipe" in flat or (a.config and "recipe" in load_config_file(a.config))
+    if stored is None and not named:  # a method may bring its own step (FisherTune's phases)
+        from .adapters import METHODS
+        own = getattr(METHODS.get(cfg["method"]), "default_recipe", None) if cfg["method"] in METHODS else None
+        if own and cfg["recipe"] == "supervised":
+            cfg["recipe"] = own
+    return cfg
 
 
 def user_errors() -> tuple:
