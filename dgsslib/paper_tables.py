@@ -9,6 +9,8 @@ from ``shared/papers/rein_pp.txt``; ``None`` = "-" or "N/A" in the paper). mIoU 
 - :data:`TABLE_V` -- the Rein ablation (DINOv2-L, GTAV -> Cityscapes, per class + mIoU).
 - :data:`TABLE_VI` -- LoRA rank r; :data:`TABLE_VIII` -- token length m.
 - :data:`TABLE_VII` -- training time, GPU memory, storage (A100-40G).
+- FisherTune's tables live in :mod:`dgsslib.paper_tables_fishertune`; its Table 1 budget rows are in
+  :data:`PARAM_ROWS` below.
 - :data:`PARAM_ROWS` -- the parameter counts we recompute (:func:`dgsslib.params.param_rows`), each
   naming the backbone / method / options that reproduce it. ``python -m dgsslib.params --paper-tables``
   prints them. This module is data only (one section per paper); the comparisons live in
@@ -153,6 +155,14 @@ PARAM_ROWS = [
     ("V", "(text, Fig. 6) Full", "dinov2_l", "full", {}, "304.24M", False),
     *[("VI", f"r = {r}", "dinov2_l", "rein", {"r": r}, v["params"], True) for r, v in TABLE_VI.items()],
     *[("VIII", f"m = {m}", "dinov2_l", "rein", {"m": m}, v["params"], True) for m, v in TABLE_VIII.items()],
+    # FisherTune (CVPR 2025) Table 1: "15.21M" for every VFM = 5.0 % of ViT-L; on the huge models the
+    # printed count is the ViT-L number (5 % of SAM-H/MAE-H is ~31.6M): budget=15.21e6 gives it there.
+    *[("FT1", f"{label} FisherTune (5 %)", bb, "fishertune", {}, "15.21M", True)
+      for label, bb in (("DINOv2-L", "dinov2_l"), ("EVA02-L", "eva02_l"), ("CLIP-L", "clip_l"))],
+    ("FT1", "DINOv2-L ChildTune (5 %)", "dinov2_l", "childtune", {}, "15.21M", True),
+    *[("FT1", f"{label} FisherTune (5 %)", bb, "fishertune", {}, "15.21M", False)
+      for label, bb in (("SAM-H", "sam_h"), ("MAE-H", "mae_h"))],
+    ("FT1", "SAM-H FisherTune (budget=15.21e6)", "sam_h", "fishertune", {"budget": 15.21e6}, "15.21M", True),
 ]
 
 TABLE_TITLES = {
@@ -160,6 +170,7 @@ TABLE_TITLES = {
     "V": "Table V: Rein ablation on DINOv2-L",
     "VI": "Table VI: LoRA rank r of the Rein tokens (DINOv2-L)",
     "VIII": "Table VIII: token length m (DINOv2-L)",
+    "FT1": "FisherTune Table 1: selected elements at the 5 % budget (dgsslib.paper_tables_fishertune)",
 }
 
 

@@ -132,7 +132,8 @@ def param_rows(rows=PARAM_ROWS) -> list[dict]:
 def print_param_tables(rows: list[dict]) -> None:
     """Print the rows grouped by table: ours (M, 2 decimals), exact count, paper, ✓/✗."""
     for table in dict.fromkeys(r["table"] for r in rows):
-        print(f"\n{TABLE_TITLES.get(table, 'Table ' + table)}  [{PAPER}]")
+        source = "FisherTune (CVPR 2025, arXiv 2503.17940)" if table.startswith("FT") else PAPER
+        print(f"\n{TABLE_TITLES.get(table, 'Table ' + table)}  [{source}]")
         w = max(len(r["row"]) for r in rows if r["table"] == table)
         print(f"  {'row':<{w}}  {'ours (M)':>10}  {'exact':>13}  {'paper':>8}  {'compared to':>11}  match")
         for r in (r for r in rows if r["table"] == table):

@@ -45,7 +45,7 @@ ROOT = PACKAGE.parent
 #: folders whose uncommitted changes make a run dirty
 WATCHED = ("dgsslib", "configs", "notebooks/src")
 #: dgsslib modules left out of ``source_hash``: they cannot change a measured number
-PRESENTATION_ONLY = ("notebook.py", "paper_tables.py", "params.py", "progress.py", "provenance.py", "reproduce.py",
+PRESENTATION_ONLY = ("notebook.py", "paper_tables.py", "paper_tables_fishertune.py", "params.py", "progress.py", "provenance.py", "reproduce.py",
                      "results.py", "viz.py")
 
 

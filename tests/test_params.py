@@ -71,7 +71,7 @@ def test_paper_tables_all_match(capsys):
     assert main(["--paper-tables", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     tables = {r["table"] for r in rows}
-    assert tables == {"III", "V", "VI", "VIII"}
+    assert tables == {"III", "V", "VI", "VIII", "FT1"}
     bad = [r["row"] for r in rows if r["must_match"] and not r["match"]]
     assert not bad
     by = {(r["table"], r["row"]): r for r in rows}
@@ -79,6 +79,10 @@ def test_paper_tables_all_match(capsys):
     assert by[("V", "+ Rein-core")]["ours_M"] == 52.84
     assert by[("V", "+ Rein-link")]["ours_M"] == 5.02
     assert by[("III", "DINOv2-G + Rein-G")]["ours_M"] == 6.36
+    ft = {r["row"]: r for r in rows if r["table"] == "FT1"}
+    assert ft["DINOv2-L FisherTune (5 %)"]["trainable"] == round(0.05 * 304_198_656)  # 15.21M = 5 % of ViT-L
+    assert ft["SAM-H FisherTune (5 %)"]["ours_M"] > 30 and not ft["SAM-H FisherTune (5 %)"]["match"]  # not 5 % there
+    assert ft["SAM-H FisherTune (budget=15.21e6)"]["trainable"] == 15_210_000
 
 
 def test_matching_rule():
