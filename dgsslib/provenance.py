@@ -19,11 +19,16 @@ What counts (decided here, checked by ``tests/test_provenance.py``):
   except :data:`PRESENTATION_ONLY` (modules that print, plot, count or file results, or hold the
   papers' published numbers, and cannot change a measured number), so a plotting tweak does not
   invalidate committed results but any change to models, data, training or evaluation does.
-* ``source_modules`` lists the library files this process had imported when the record was made
-  (presentation modules excluded) and ``modules_hash`` is the same sha256 over those files only.
+* ``source_files`` maps every library file this process had imported when the record was made
+  (presentation modules and :data:`CATALOGS` excluded) to the sha256 of its content; ``registry``
+  records, for a run's config, the ``module:attr`` its method, head and recipe names resolved to.
   A run can only depend on code it imported, so :func:`provenance_flags` says "other code" only
-  when one of *those* files changed: adding a paper's new modules does not make every earlier
-  result stale. Records without ``source_modules`` (older ones) fall back to ``source_hash``.
+  when one of *those* files changed or a name it used now resolves elsewhere: adding a paper's
+  modules -- and its one line in a catalog -- does not make earlier results stale.
+  (``source_modules`` + ``modules_hash``: the same idea with catalogs hashed whole, in records made
+  before ``source_files`` existed; records with neither fall back to ``source_hash``.)
+* :data:`CATALOGS` are the registry files (name -> "module:attr" tables and one-line builders):
+  they change whenever a paper adds a part, so they are compared through ``registry`` instead.
 * ``config_hash`` is sha256 of the config as canonical JSON (sorted keys).
 * ``benchmark_version`` is ``dgsslib.data.synthetic.BENCHMARK_VERSION`` (the procedural
   generator's version; ``None`` while a generator predates it).
@@ -45,6 +50,8 @@ ROOT = PACKAGE.parent
 #: folders whose uncommitted changes make a run dirty
 WATCHED = ("dgsslib", "configs", "notebooks/src")
 #: dgsslib modules left out of ``source_hash``: they cannot change a measured number
+#: registry files: compared through the entries a run used (``registry``), not their whole content
+CATALOGS = ("adapters/__init__.py", "heads/__init__.py", "recipes/__init__.py")
 PRESENTATION_ONLY = ("notebook.py", "paper_tables.py", "paper_tables_fishertune.py", "params.py", "progress.py", "provenance.py", "reproduce.py",
                      "results.py", "viz.py")
 
@@ -95,6 +102,31 @@ def source_hash(package: Path | None = None, modules: list[str] | None = None) -
     return "sha256:" + h.hexdigest()
 
 
+def file_hashes(modules: list[str], package: Path | None = None) -> dict[str, str]:
+    """rel path -> sha256 of the file's content ("missing" when it is gone)."""
+    package = Path(package or PACKAGE)
+    out = {}
+    for rel in sorted(set(modules)):
+        path = package / rel
+        out[rel] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+    return out
+
+
+def registry_targets(cfg: dict | None) -> dict | None:
+    """{kind: {name: "module:attr"}} for the method, head and recipe a config names."""
+    if not cfg:
+        return None
+    from .adapters import METHODS
+    from .heads import HEADS
+    from .recipes import RECIPES
+    out = {}
+    for kind, reg in (("method", METHODS), ("head", HEADS), ("recipe", RECIPES)):
+        name = cfg.get(kind)
+        if isinstance(name, str):
+            out[kind] = {name: reg[name] if name in reg else None}
+    return out
+
+
 def loaded_modules(package: Path | None = None) -> list[str]:
     """Relative paths of the library files imported in this process (presentation modules excluded)."""
     package = Path(package or PACKAGE).resolve()
@@ -139,10 +171,10 @@ def provenance(cfg: dict | None = None) -> dict:
     import timm
     import torch
     paths = dirty_paths()
-    mods = loaded_modules()
+    files = file_hashes([m for m in loaded_modules() if m not in CATALOGS])
     return {"commit": git_commit(), "dirty": None if paths is None else bool(paths),
             "dirty_paths": (paths or [])[:20], "source_hash": source_hash(),
-            "source_modules": mods, "modules_hash": source_hash(modules=mods), "config_hash": config_hash(cfg),
+            "source_files": files, "registry": registry_targets(cfg), "config_hash": config_hash(cfg),
             "benchmark_version": benchmark_version(), "torch": torch.__version__, "timm": timm.__version__,
             "python": platform.python_version(), "device": device_label(),
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
@@ -157,6 +189,26 @@ def _older(recorded, current) -> bool:
         return recorded != current
 
 
+def changed_files(prov: dict) -> list[str]:
+    """The files a run imported whose content differs now (per-file hashes)."""
+    files = prov.get("source_files") or {}
+    now = file_hashes(list(files))
+    return [f for f, h in files.items() if now[f] != h]
+
+
+def changed_registry(prov: dict) -> list[str]:
+    """Names the run used that now resolve to another ``module:attr`` (or to nothing)."""
+    reg = prov.get("registry") or {}
+    if not reg:
+        return []
+    from .adapters import METHODS
+    from .heads import HEADS
+    from .recipes import RECIPES
+    regs = {"method": METHODS, "head": HEADS, "recipe": RECIPES}
+    return [f"{kind}:{name}" for kind, used in reg.items() for name, target in used.items()
+            if kind in regs and (regs[kind][name] if name in regs[kind] else None) != target]
+
+
 def provenance_flags(run: dict, current: dict | None = None) -> list[str]:
     """Why a run's numbers may not come from the current library ([] = clean and current).
 
@@ -169,7 +221,10 @@ def provenance_flags(run: dict, current: dict | None = None) -> list[str]:
     flags = []
     if prov.get("dirty") is not False:
         flags.append("dirty tree" if prov.get("dirty") else "tree state unknown")
-    if isinstance(prov.get("source_modules"), list) and prov.get("modules_hash"):
+    if isinstance(prov.get("source_files"), dict):
+        if changed_files(prov) or changed_registry(prov):
+            flags.append("other code")
+    elif isinstance(prov.get("source_modules"), list) and prov.get("modules_hash"):
         if prov["modules_hash"] != source_hash(modules=prov["source_modules"]):  # a file it imported changed
             flags.append("other code")
     elif prov.get("source_hash") != current.get("source_hash"):
@@ -180,5 +235,6 @@ def provenance_flags(run: dict, current: dict | None = None) -> list[str]:
     return flags
 
 
-__all__ = ["PRESENTATION_ONLY", "WATCHED", "benchmark_version", "config_hash", "device_label", "dirty_paths",
-           "git_commit", "loaded_modules", "provenance", "provenance_flags", "source_hash"]
+__all__ = ["CATALOGS", "PRESENTATION_ONLY", "WATCHED", "benchmark_version", "changed_files", "changed_registry",
+           "config_hash", "device_label", "dirty_paths", "file_hashes", "git_commit", "loaded_modules", "provenance",
+           "provenance_flags", "registry_targets", "source_hash"]

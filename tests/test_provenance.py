@@ -86,13 +86,33 @@ def test_a_run_is_stale_only_when_a_module_it_imported_changed(tmp_path, monkeyp
     assert P.provenance_flags(run, cur) == ["other code"]  # a deleted module is a change too
 
 
+def test_per_file_hashes_and_registry_entries_decide_staleness(tmp_path, monkeypatch):
+    pkg = tmp_path / "dgsslib"
+    pkg.mkdir()
+    for rel in ("loop.py", "rein.py"):
+        (pkg / rel).write_text(f"# {rel}\n")
+    monkeypatch.setattr(P, "PACKAGE", pkg)
+    run = {"provenance": {"dirty": False, "benchmark_version": 2, "source_files": P.file_hashes(["loop.py", "rein.py"]),
+                          "registry": {"method": {"rein": "dgsslib.adapters.rein:Rein"}}}}
+    cur = {"source_hash": "sha256:whatever", "benchmark_version": 2}
+    assert P.provenance_flags(run, cur) == []  # the catalogs may grow: only the entry the run used counts
+    run["provenance"]["registry"]["method"]["rein"] = "dgsslib.adapters.other:Rein"
+    assert P.changed_registry(run["provenance"]) == ["method:rein"]
+    assert P.provenance_flags(run, cur) == ["other code"]
+    run["provenance"]["registry"]["method"]["rein"] = "dgsslib.adapters.rein:Rein"
+    (pkg / "rein.py").write_text("# changed\n")
+    assert P.changed_files(run["provenance"]) == ["rein.py"] and P.provenance_flags(run, cur) == ["other code"]
+
+
 def test_loaded_modules_lists_imported_library_files_without_presentation_modules():
     import dgsslib.freq  # noqa: F401
     import dgsslib.viz  # noqa: F401
     mods = P.loaded_modules()
     assert "freq.py" in mods and "__init__.py" in mods and "viz.py" not in mods and "provenance.py" not in mods
-    prov = P.provenance()
-    assert prov["source_modules"] and prov["modules_hash"] == P.source_hash(modules=prov["source_modules"])
+    prov = P.provenance({"method": "rein", "head": "linear", "recipe": "supervised"})
+    assert "freq.py" in prov["source_files"] and not set(prov["source_files"]) & set(P.CATALOGS)
+    assert prov["registry"]["method"] == {"rein": "dgsslib.adapters.rein:Rein"}
+    assert P.changed_files(prov) == [] and P.changed_registry(prov) == []
 
 
 def _write_record(root, runs):
