@@ -4,6 +4,7 @@
 |---|---|---|---|
 | ``supervised`` | source | L = L_head(model(x_s), y_s) | Rein-G, PEFT zoo, Causal-Tune, source-only |
 | ``self_training`` | source + target | L_src + λ·L_pseudo, EMA teacher pseudo-labels (τ = 0.968) | DACS/DAFormer self-training baseline (the base of Rein-A) |
+| ``rein_a`` | source + target | L_src + α·L_mix (ClassMix, pixel NLL on S) + β·L_mask (MIC, query i ↔ i), EMA teacher; STM not yet | Rein++ Algorithm 1 (Rein-A, in progress) |
 | ``fishertune`` | source | T1 decoder warm-up → T2 DR-FIM estimation (no model update) → T3 growing masked fine-tuning | FisherTune Algorithm 1 |
 
 The config names it (``recipe: supervised``, ``recipe_options: {...}``); ``--set recipe=...``
@@ -31,6 +32,7 @@ RECIPES = Registry("recipe", {
     "supervised": "dgsslib.recipes.supervised:Supervised",
     "self_training": "dgsslib.recipes.self_training:SelfTraining",
     "fishertune": "dgsslib.recipes.fishertune:FisherTuneRecipe",
+    "rein_a": "dgsslib.recipes.rein_a:ReinA",
 })
 
 
