@@ -25,8 +25,9 @@ What counts (decided here, checked by ``tests/test_provenance.py``):
   A run can only depend on code it imported, so :func:`provenance_flags` says "other code" only
   when one of *those* files changed or a name it used now resolves elsewhere: adding a paper's
   modules -- and its one line in a catalog -- does not make earlier results stale.
-  (``source_modules`` + ``modules_hash``: the same idea with catalogs hashed whole, in records made
-  before ``source_files`` existed; records with neither fall back to ``source_hash``.)
+  (``source_modules`` + ``modules_hash``: records made before ``source_files`` existed; their files
+  are read back from their commit with git (:func:`legacy_changed`) and compared the same way;
+  records with neither fall back to ``source_hash``.)
 * :data:`CATALOGS` are the registry files (name -> "module:attr" tables and one-line builders):
   they change whenever a paper adds a part, so they are compared through ``registry`` instead.
 * ``config_hash`` is sha256 of the config as canonical JSON (sorted keys).
@@ -209,6 +210,56 @@ def changed_registry(prov: dict) -> list[str]:
             if kind in regs and (regs[kind][name] if name in regs[kind] else None) != target]
 
 
+def _git_file(commit: str, rel: str) -> bytes | None:
+    try:
+        out = subprocess.run(["git", "show", f"{commit}:dgsslib/{rel}"], cwd=ROOT, capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def legacy_changed(prov: dict, cfg: dict) -> list[str] | None:
+    """For records with ``source_modules`` + ``modules_hash`` (no per-file hashes): the files that
+    changed since the record's commit, read back with git, with catalog files compared by the
+    entries the run's config used (a catalog that only gained lines and still maps those names to
+    the same target is unchanged for it). None when git cannot tell (then the run stays flagged)."""
+    commit, mods = prov.get("commit"), prov["source_modules"]
+    if not commit or commit == "unknown":
+        return None
+    old = {rel: _git_file(commit, rel) for rel in mods}
+    if any(v is None for v in old.values()):
+        return None
+    h = hashlib.sha256()
+    for rel in sorted(set(mods)):
+        if rel not in PRESENTATION_ONLY:
+            h.update(rel.encode() + b"\0" + old[rel] + b"\0")
+    if "sha256:" + h.hexdigest() != prov["modules_hash"]:  # the record does not match its commit
+        return None
+    used = {cfg.get(k) for k in ("method", "head", "recipe")} - {None}
+    changed = []
+    for rel in mods:
+        if rel in PRESENTATION_ONLY:
+            continue
+        path = PACKAGE / rel
+        now = path.read_bytes() if path.is_file() else None
+        if now == old[rel]:
+            continue
+        if rel in CATALOGS and now is not None:
+            old_lines, new_lines = old[rel].decode().splitlines(), now.decode().splitlines()
+            grown = all(line in new_lines for line in old_lines)
+            same = all(_entry(old_lines, n) == _entry(new_lines, n) for n in used)
+            if grown and same:
+                continue
+        changed.append(rel)
+    return changed
+
+
+def _entry(lines: list[str], name: str) -> list[str]:
+    """The catalog lines that map ``name`` (``"name": "module:attr"``)."""
+    key = f'"{name}":'
+    return [ln.strip() for ln in lines if ln.strip().startswith(key)]
+
+
 def provenance_flags(run: dict, current: dict | None = None) -> list[str]:
     """Why a run's numbers may not come from the current library ([] = clean and current).
 
@@ -225,7 +276,8 @@ def provenance_flags(run: dict, current: dict | None = None) -> list[str]:
         if changed_files(prov) or changed_registry(prov):
             flags.append("other code")
     elif isinstance(prov.get("source_modules"), list) and prov.get("modules_hash"):
-        if prov["modules_hash"] != source_hash(modules=prov["source_modules"]):  # a file it imported changed
+        if prov["modules_hash"] != source_hash(modules=prov["source_modules"]) and \
+                legacy_changed(prov, run.get("config") or {}) != []:  # a file it imported changed
             flags.append("other code")
     elif prov.get("source_hash") != current.get("source_hash"):
         flags.append("other code")

@@ -104,6 +104,35 @@ def test_per_file_hashes_and_registry_entries_decide_staleness(tmp_path, monkeyp
     assert P.changed_files(run["provenance"]) == ["rein.py"] and P.provenance_flags(run, cur) == ["other code"]
 
 
+def test_older_module_records_are_checked_against_their_commit_with_catalogs_by_entry(tmp_path, monkeypatch):
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    pkg = tmp_path / "dgsslib"
+    (pkg / "recipes").mkdir(parents=True)
+    cat = 'R = {\n    "supervised": "dgsslib.recipes.supervised:Supervised",\n}\n'
+    (pkg / "recipes/__init__.py").write_text(cat)
+    (pkg / "loop.py").write_text("# loop\n")
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    monkeypatch.setattr(P, "PACKAGE", pkg)
+    monkeypatch.setattr(P, "ROOT", tmp_path)
+    mods = ["loop.py", "recipes/__init__.py"]
+    run = {"config": {"recipe": "supervised"},
+           "provenance": {"dirty": False, "commit": commit, "source_modules": mods, "benchmark_version": 2,
+                          "modules_hash": P.source_hash(pkg, modules=mods)}}
+    cur = {"source_hash": "sha256:x", "benchmark_version": 2}
+    assert P.provenance_flags(run, cur) == []
+    (pkg / "recipes/__init__.py").write_text(cat.replace("}\n", '    "rein_a": "dgsslib.recipes.rein_a:ReinA",\n}\n'))
+    assert P.legacy_changed(run["provenance"], run["config"]) == [] and P.provenance_flags(run, cur) == []
+    (pkg / "recipes/__init__.py").write_text(cat.replace("supervised:Supervised", "other:Supervised"))
+    assert P.provenance_flags(run, cur) == ["other code"]  # the entry the run used now points elsewhere
+    (pkg / "recipes/__init__.py").write_text(cat)
+    (pkg / "loop.py").write_text("# loop changed\n")
+    assert P.legacy_changed(run["provenance"], run["config"]) == ["loop.py"]
+    assert P.provenance_flags(run, cur) == ["other code"]
+
+
 def test_loaded_modules_lists_imported_library_files_without_presentation_modules():
     import dgsslib.freq  # noqa: F401
     import dgsslib.viz  # noqa: F401
