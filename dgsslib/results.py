@@ -59,7 +59,10 @@ def readme_table(root: Path | None = None) -> str:
         groups: dict[tuple, list] = {}
         for run in rec.get("runs", [rec]):
             flags = tuple(provenance_flags(run, current))
-            groups.setdefault((run.get("backbone"), run.get("weights"), run.get("method"), flags), []).append(run)
+            label = run.get("method")
+            if run.get("variant") and run["variant"] != label:  # e.g. fishertune [drfim_direct]
+                label = f"{label} [{run['variant']}]"
+            groups.setdefault((run.get("backbone"), run.get("weights"), label, flags), []).append(run)
         for (bb, w, method, flags), runs in groups.items():
             src = mean([r["metrics"]["source"]["miou"] for r in runs if "source" in r.get("metrics", {})])
             tgt = mean([r["summary"]["mean_targets"] for r in runs if "mean_targets" in r.get("summary", {})])
