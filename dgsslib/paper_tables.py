@@ -9,8 +9,8 @@ from ``shared/papers/rein_pp.txt``; ``None`` = "-" or "N/A" in the paper). mIoU 
 - :data:`TABLE_V` -- the Rein ablation (DINOv2-L, GTAV -> Cityscapes, per class + mIoU).
 - :data:`TABLE_VI` -- LoRA rank r; :data:`TABLE_VIII` -- token length m.
 - :data:`TABLE_VII` -- training time, GPU memory, storage (A100-40G).
-- FisherTune's tables live in :mod:`dgsslib.paper_tables_fishertune`; its Table 1 budget rows are in
-  :data:`PARAM_ROWS` below.
+- FisherTune's tables live in :mod:`dgsslib.paper_tables_fishertune`; its Table 1 budget rows are
+  :data:`FT_PARAM_ROWS` below (``--paper-tables`` prints both lists).
 - :data:`PARAM_ROWS` -- the parameter counts we recompute (:func:`dgsslib.params.param_rows`), each
   naming the backbone / method / options that reproduce it. ``python -m dgsslib.params --paper-tables``
   prints them. This module is data only (one section per paper); the comparisons live in
@@ -155,6 +155,10 @@ PARAM_ROWS = [
     ("V", "(text, Fig. 6) Full", "dinov2_l", "full", {}, "304.24M", False),
     *[("VI", f"r = {r}", "dinov2_l", "rein", {"r": r}, v["params"], True) for r, v in TABLE_VI.items()],
     *[("VIII", f"m = {m}", "dinov2_l", "rein", {"m": m}, v["params"], True) for m, v in TABLE_VIII.items()],
+]
+
+#: FisherTune (CVPR 2025) Table 1 budget rows, same shape as PARAM_ROWS (printed by --paper-tables)
+FT_PARAM_ROWS = [
     # FisherTune (CVPR 2025) Table 1: "15.21M" for every VFM = 5.0 % of ViT-L; on the huge models the
     # printed count is the ViT-L number (5 % of SAM-H/MAE-H is ~31.6M): budget=15.21e6 gives it there.
     *[("FT1", f"{label} FisherTune (5 %)", bb, "fishertune", {}, "15.21M", True)
@@ -175,7 +179,8 @@ TABLE_TITLES = {
 
 
 __all__ = ["TABLE_III", "TABLE_III_COLUMNS", "TABLE_V", "TABLE_V_VARIANT", "TABLE_VI", "TABLE_VII",
-           "TABLE_VIII", "CITYSCAPES_CLASSES", "PAPER_INCONSISTENCIES", "PARAM_ROWS", "TABLE_TITLES", "PAPER"]
+           "TABLE_VIII", "CITYSCAPES_CLASSES", "PAPER_INCONSISTENCIES", "PARAM_ROWS", "FT_PARAM_ROWS", "TABLE_TITLES",
+           "PAPER"]
 
 
 # ================================================================================= Causal-Tune

@@ -30,7 +30,7 @@ import json
 import sys
 from typing import Any
 
-from .paper_tables import CT_PARAMS_STATEMENT, PAPER, PARAM_ROWS, TABLE_TITLES
+from .paper_tables import CT_PARAMS_STATEMENT, FT_PARAM_ROWS, PAPER, PARAM_ROWS, TABLE_TITLES
 from .profiles import parse_value  # the one CLI value parser (re-exported)
 
 
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.paper_tables:
-        rows = param_rows()
+        rows = param_rows(PARAM_ROWS + FT_PARAM_ROWS)
         if args.json:
             print(json.dumps(rows, indent=1))
         else:
