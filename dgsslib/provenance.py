@@ -94,12 +94,16 @@ def source_hash(package: Path | None = None, modules: list[str] | None = None) -
                       if "__pycache__" not in p.parts)
     else:
         rels = sorted(set(modules))
+    return contents_hash({rel: (package / rel).read_bytes() if (package / rel).is_file() else b"<missing>"
+                          for rel in rels})
+
+
+def contents_hash(contents: dict[str, bytes]) -> str:
+    """sha256 over sorted (relative path, content) pairs, presentation modules left out."""
     h = hashlib.sha256()
-    for rel in rels:
-        if rel in PRESENTATION_ONLY:
-            continue
-        path = package / rel
-        h.update(rel.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"<missing>") + b"\0")
+    for rel in sorted(contents):
+        if rel not in PRESENTATION_ONLY:
+            h.update(rel.encode() + b"\0" + contents[rel] + b"\0")
     return "sha256:" + h.hexdigest()
 
 
@@ -229,11 +233,7 @@ def legacy_changed(prov: dict, cfg: dict) -> list[str] | None:
     old = {rel: _git_file(commit, rel) for rel in mods}
     if any(v is None for v in old.values()):
         return None
-    h = hashlib.sha256()
-    for rel in sorted(set(mods)):
-        if rel not in PRESENTATION_ONLY:
-            h.update(rel.encode() + b"\0" + old[rel] + b"\0")
-    if "sha256:" + h.hexdigest() != prov["modules_hash"]:  # the record does not match its commit
+    if contents_hash(old) != prov["modules_hash"]:  # the record does not match its commit
         return None
     used = {cfg.get(k) for k in ("method", "head", "recipe")} - {None}
     changed = []
