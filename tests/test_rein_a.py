@@ -1,5 +1,6 @@
-"""Rein-A (in progress): the recipe's branches run on the mask-classification head, log their terms,
-switch off for the Table X ablation, resume exactly; eq. 15's NLL on the normalised semantic map."""
+"""Rein-A: the recipe's branches (source, mix, mask and the STM's three terms) run on the
+mask-classification head, log their terms, switch off for the Table X ablation, start from a
+source-only run, resume exactly (student, teacher and STM); eq. 15's NLL on the normalised map."""
 import json
 
 import pytest
@@ -40,10 +41,36 @@ def test_normalized_nll_is_eq15_on_the_normalised_map():
 def test_branches_log_their_terms_and_switch_off(tmp_path):
     rec = fit(_cfg(), tmp_path / "all", progress=False)
     h = rec["history"][-1]
-    assert h["loss_mix"] > 0 and h["loss_mask"] > 0 and h["pseudo_weight"] == 1.0
-    assert h["loss"] == pytest.approx(h["loss_source"] + h["loss_mix"] + h["loss_mask"], rel=1e-4)
-    rec = fit(_cfg(mix=False, mask=False), tmp_path / "src", progress=False)
-    assert "loss_mix" not in rec["history"][-1] and "loss_mask" not in rec["history"][-1]
+    terms = ("loss_source", "loss_mix", "loss_mask", "loss_stm_src", "loss_stm_mix", "loss_stm_mask")
+    assert all(h[t] > 0 for t in terms) and h["pseudo_weight"] == 1.0
+    assert h["loss"] == pytest.approx(sum(h[t] for t in terms), rel=1e-4)   # α = β = 1 (eq. 20)
+    rec = fit(_cfg(stm=False, regions="slic"), tmp_path / "nostm", progress=False)
+    assert not any("stm" in k for k in rec["history"][-1]) and "loss_mix" in rec["history"][-1]
+    rec = fit(_cfg(mix=False, mask=False, regions="slic"), tmp_path / "src", progress=False)
+    h = rec["history"][-1]
+    assert "loss_mix" not in h and "loss_mask" not in h and "loss_stm_mix" not in h and "loss_stm_mask" not in h
+    assert h["loss"] == pytest.approx(h["loss_source"] + h["loss_stm_src"], rel=1e-4)
+
+
+def test_init_from_a_source_only_run_and_stm_trains_without_a_teacher_copy(tmp_path):
+    src_cfg = _cfg()
+    src_cfg["recipe"], src_cfg["recipe_options"] = "supervised", {}
+    src_cfg["data"]["target"] = None
+    fit(validate(src_cfg), tmp_path / "src", progress=False)
+    init = load_file(tmp_path / "src" / "final.safetensors")
+    cfg = _cfg(init=str(tmp_path / "src"))
+    cfg["train"].update(max_steps=1, ckpt_every=1)
+    fit(cfg, tmp_path / "ada", progress=False)
+    ck = load_file(tmp_path / "ada" / "ckpt" / "step_0000001.safetensors")
+    teacher = {k[len("recipe.teacher."):]: v for k, v in ck.items() if k.startswith("recipe.teacher.")}
+    # after one step the teacher is ½ init + ½ student (α_1 = 0.5): it started from the source-only run
+    for k, v in teacher.items():
+        if v.is_floating_point():
+            assert torch.allclose(v, 0.5 * init[k] + 0.5 * ck["model." + k], atol=1e-6), k
+    assert any(k.startswith("model.stm.") for k in ck) and not any(k.startswith("stm.") for k in teacher)
+    assert any(k.startswith("optim.stm.") for k in ck)               # the STM is optimised (and resumes)
+    with pytest.raises(FileNotFoundError, match="source-only"):
+        fit(_cfg(init=str(tmp_path / "nowhere")), tmp_path / "bad", progress=False)
 
 
 def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path):
@@ -59,6 +86,8 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path):
     ta, tb = (load_file(d / "ckpt" / "step_0000003.safetensors") for d in (a, b))
     teacher = [k for k in ta if k.startswith("recipe.teacher.")]
     assert teacher and all(torch.equal(ta[k], tb[k]) for k in teacher)
+    stm = [k for k in ta if k.startswith("model.stm.")]
+    assert stm and all(torch.equal(ta[k], tb[k]) for k in stm)
     ha, hb = (json.loads((d / "results.json").read_text())["history"] for d in (a, b))
     assert ha == hb
 

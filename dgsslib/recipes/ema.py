@@ -13,6 +13,8 @@ trainable tensors, and :meth:`EMATeacher.applied` swaps them into the model for 
 forward (``with teacher.applied(model): out = model(x)``), in eval mode, then swaps back. This
 works for every method -- hook-based (Rein), forward-hook-based (LoRA, AdaptFormer) and Full.
 Its tensors go into every checkpoint (``recipe.teacher.*``), so a resumed run is exact.
+``exclude`` names key prefixes the teacher does not shadow (Rein-A's STM, ``"stm."``: it trains
+beside the student but has no EMA copy).
 Taught in ``notebooks/11_rein_a.ipynb``.
 """
 from __future__ import annotations
@@ -30,15 +32,17 @@ def ema_alpha(t: int, alpha: float) -> float:
 class EMATeacher:
     """A shadow copy of a model's trainable state, updated by EMA and swapped in to run."""
 
-    def __init__(self, model, alpha: float = 0.999):
+    def __init__(self, model, alpha: float = 0.999, exclude: tuple[str, ...] = ()):
         if not 0.0 <= alpha < 1.0:
             raise ValueError(f"EMA alpha must be in [0, 1), got {alpha}")
-        self.alpha = float(alpha)
+        self.alpha, self.exclude = float(alpha), tuple(exclude)
         self.shadow = {k: v.detach().clone() for k, v in self._live(model).items()}
 
-    @staticmethod
-    def _live(model) -> dict[str, torch.Tensor]:
-        return {k: (v.data if isinstance(v, torch.nn.Parameter) else v) for k, v in model.trainable_state().items()}
+    def _state(self, model) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in model.trainable_state().items() if not k.startswith(self.exclude)}
+
+    def _live(self, model) -> dict[str, torch.Tensor]:
+        return {k: (v.data if isinstance(v, torch.nn.Parameter) else v) for k, v in self._state(model).items()}
 
     @torch.no_grad()
     def update(self, model, t: int) -> float:
@@ -55,7 +59,7 @@ class EMATeacher:
     @contextlib.contextmanager
     def applied(self, model):
         """Run ``model`` as the teacher: shadow tensors swapped in, eval mode, no grad."""
-        state = model.trainable_state()
+        state = self._state(model)
         was_training = model.training
 
         def swap():

@@ -2,27 +2,35 @@
 
 Paper card: *Rein++: Efficient Generalization and Adaptation for Semantic Segmentation with Vision
 Foundation Models* (Wei et al., arXiv 2508.01667), §V, eq. 14–20 -- no public code. Per iteration
-(student M_s, EMA teacher M_t; the VFM frozen, Rein-G + decoder train)::
+(student M_s, EMA teacher M_t, Semantic Transfer Module M_stm; the VFM frozen, Rein-G + decoder
++ STM train; Rein-G and the decoder start from a source-only run, option ``init``)::
 
     (p̂_t, m̂_t) = M_t(x_t);  Ŝ_t = p̂_tᵀ m̂_t;  ŷ_t = argmax Ŝ_t;  q = share(conf(Ŝ_t) > τ)    pseudo-labels
+    (p̂_stm, m̂_stm) = M_stm[F_t(x_t), regions(x_t)]                                   eq. 17 (no grad)
     L_src  = L_mask-cls(M_s(x_s), y_s)                             eq. 14 (Hungarian, deep supervision)
+    L_stm_src = L_mask-cls(M_stm[F_t(x_s), regions(x_s)], y_s)     eq. 18
     x_mix, y_mix, w_mix = ClassMix(x_s, y_s, x_t, ŷ_t, q) + strong augmentation           (DACS/DAFormer)
     L_mix  = Σ w_mix · NLL(log(S_mix / ΣS_mix), y_mix) / (B·H·W)   eq. 15 (pixel level, not Hungarian)
+    L_stm_mix = the same on M_stm[F_t(x_mix), regions(x_mix)]      eq. 18 (mixed regions: ClassMix of both maps)
     x_m    = x_t ⊙ M, M = MIC block mask (b, r = 0.7) after a fresh strong augmentation
     L_mask = q̄ · [CE(p_m,i, argmax p̂_t,i) + 1[ĉ_i ≠ ∅]·(BCE + dice)(m_m,i, m̂_t,i > 0.5)]    eq. 16 (query i ↔ i)
-    L      = L_src + α·L_mix + β·L_mask,  α = β = 1                eq. 20 (without the STM terms)
-    θ_t ← EMA(θ_s)                                                  after the step
+    L_stm_mask = the same against the STM's query i                eq. 19
+    L      = L_src + α·L_mix + β·L_mask + L_stm_src + α·L_stm_mix + β·L_stm_mask,  α = β = 1   eq. 20
+    θ_t ← EMA(θ_s) after the step (the STM has no EMA copy)
 
 Choices where the paper is silent (``shared/reference/uda_machinery.md`` §9; each is an option):
 the confidence score is ``normalized`` (max S/ΣS: S is not a distribution, and softmax(S) would
 switch the mix branch off, §9.1); eq. 15's CE is the NLL of the normalised S (``mix_ce``, §9.2);
-the mask branch is weighted by the teacher's mean confidence q̄ (MIC, ``mask_q_weight``, §9.3);
-EMA α = 0.999 (§9.4); MIC block 32 px at ratio 0.7 (§9.5).
-
-Not built yet (issue #10): the Semantic Transfer Module (eq. 17–19, SAM/SAM2 region queries) and
-its region masks; notebook ``11_rein_a``. ``mix``/``mask`` switch the branches for Table X.
+the mask branch (and eq. 19) is weighted by the teacher's mean confidence q̄ (MIC, ``mask_q_weight``,
+§9.3); EMA α = 0.999 (§9.4); MIC block 32 px at ratio 0.7 (§9.5); the STM's construction and its
+region queries (§9.6) are described in :mod:`dgsslib.uda.stm`; ``regions`` = ``sam2`` (the
+paper's, needs a checkpoint) or the named stand-ins ``oracle`` / ``slic`` (:mod:`dgsslib.uda.regions`).
+``mix``, ``mask``, ``stm`` switch the branches for Table X. Images enter the step as uint8 and are
+turned into [0, 1] floats first (the augmentations assume that range).
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +39,7 @@ from ..data.labels import IGNORE_INDEX
 from ..uda.classmix import class_mix, strong_augment
 from ..uda.masking import apply_mask, block_mask
 from ..uda.pseudo_label import SCORES, pseudo_labels, query_losses, query_targets
+from ..uda.regions import REGION_SOURCES, mix_region_maps, oracle_regions, region_masks, slic_regions
 from .base import Recipe
 from .ema import EMATeacher
 
@@ -42,69 +51,177 @@ def normalized_nll(S: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor) 
     return (nll * weight).mean()
 
 
+def unit(images: torch.Tensor) -> torch.Tensor:
+    """uint8 or [0, 1] float images → float [0, 1]."""
+    return images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+
+
+def init_path(path: str | Path) -> Path:
+    """A source-only run directory or its ``final.safetensors`` → the weights file (clear error otherwise)."""
+    p = Path(path).expanduser()
+    p = p / "final.safetensors" if p.is_dir() else p
+    if not p.is_file():
+        raise FileNotFoundError(f"rein_a init: no source-only weights at {p} (give a finished run directory "
+                                "or its final.safetensors; train one with recipe: supervised)")
+    return p
+
+
+@torch.no_grad()
+def load_source_only(model, path: str | Path) -> None:
+    """Copy a source-only run's trained tensors (Rein-G + decoder) into ``model``, strictly."""
+    from ..checkpoint import CheckpointMismatch, load_tensors
+    p = init_path(path)
+    tensors, meta = load_tensors(p)
+    if not any(k.startswith("model.") for k in tensors):      # final.safetensors stores bare names
+        tensors = {f"model.{k}": v for k, v in tensors.items()}
+    saved = {k[len("model."):]: v for k, v in model.method.unpack_state(tensors).items() if k.startswith("model.")}
+    state = model.trainable_state()
+    if set(saved) != set(state) or any(saved[k].shape != t.shape for k, t in state.items()):
+        raise CheckpointMismatch(f"rein_a init: {p} was not trained with this method/head (missing "
+                                 f"{sorted(set(state) - set(saved))[:4]}, unexpected {sorted(set(saved) - set(state))[:4]})")
+    for k, t in state.items():
+        t.copy_(saved[k].to(t.device, t.dtype))
+
+
 class ReinA(Recipe):
-    """Source + ClassMix + masked-target branches with an EMA teacher (Rein++ Algorithm 1, no STM yet)."""
+    """Source + ClassMix + masked-target branches, EMA teacher and the STM (Rein++ Algorithm 1)."""
 
     name = "rein_a"
     streams = ("source", "target")
 
     def __init__(self, alpha: float = 0.999, tau: float = 0.968, score: str = "normalized",
-                 mix: bool = True, mask: bool = True, mix_weight: float = 1.0, mask_weight: float = 1.0,
-                 mix_ce: str = "normalized", mask_block: int = 32, mask_ratio: float = 0.7,
-                 mask_q_weight: bool = True, ignore_top: int = 0, ignore_bottom: int = 0):
+                 mix: bool = True, mask: bool = True, stm: bool = True, mix_weight: float = 1.0,
+                 mask_weight: float = 1.0, mix_ce: str = "normalized", mask_block: int = 32,
+                 mask_ratio: float = 0.7, mask_q_weight: bool = True, ignore_top: int = 0, ignore_bottom: int = 0,
+                 regions: str = "oracle", slic_segments: int = 48, slic_compactness: float = 10.0,
+                 sam_checkpoint: str | None = None, sam_config: str = "configs/sam2.1/sam2.1_hiera_l.yaml",
+                 init: str | None = None):
         if score not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")
         if mix_ce not in ("normalized", "logits"):
             raise ValueError(f"mix_ce must be normalized or logits, got {mix_ce!r}")
+        if regions not in REGION_SOURCES:
+            raise ValueError(f"regions must be one of {REGION_SOURCES}, got {regions!r}")
         if not 0.0 <= float(alpha) < 1.0 or not 0.0 <= float(tau) <= 1.0 or not 0.0 <= float(mask_ratio) < 1.0:
             raise ValueError("need 0 <= alpha < 1, 0 <= tau <= 1, 0 <= mask_ratio < 1")
         super().__init__(alpha=float(alpha), tau=float(tau), score=score, mix=bool(mix), mask=bool(mask),
-                         mix_weight=float(mix_weight), mask_weight=float(mask_weight), mix_ce=mix_ce,
+                         stm=bool(stm), mix_weight=float(mix_weight), mask_weight=float(mask_weight), mix_ce=mix_ce,
                          mask_block=int(mask_block), mask_ratio=float(mask_ratio), mask_q_weight=bool(mask_q_weight),
-                         ignore_top=int(ignore_top), ignore_bottom=int(ignore_bottom))
+                         ignore_top=int(ignore_top), ignore_bottom=int(ignore_bottom), regions=regions,
+                         slic_segments=int(slic_segments), slic_compactness=float(slic_compactness),
+                         sam_checkpoint=sam_checkpoint, sam_config=sam_config, init=init)
         self.o = dict(self.options)
         self.teacher: EMATeacher | None = None
+        self.sam = None
 
+    # ------------------------------------------------------------------ setup
     def setup(self, model, cfg):
         if not getattr(model.head, "needs_pyramid", False) or not hasattr(model.head, "semantic_logits"):
             raise ValueError("recipe rein_a needs the mask-classification head (head: mask2former)")
-        self.teacher = EMATeacher(model, self.o["alpha"])  # θ_t ← θ_s at the start
+        if self.o["init"]:  # Rein-G + decoder from the source-only run (strict: same method and head)
+            load_source_only(model, self.o["init"])
+        else:
+            print("[dgsslib] rein_a: no init given: Rein-G and the decoder start untrained "
+                  "(the paper starts from a source-only run; set recipe_options.init)", flush=True)
+        if self.o["stm"]:
+            from ..uda.stm import SemanticTransferModule
+            opts = {k: v for k, v in cfg.get("head_options", {}).items()
+                    if k not in ("num_queries", "query_source", "replace_query_feat", "num_classes")}
+            nq = model.head.num_queries
+            model.stm = SemanticTransferModule([model.vfm.embed_dim] * 4, nq, model.head.num_classes,
+                                               model.head.hidden_dim, **opts).to(next(model.head.parameters()).device)
+            if self.o["regions"] == "sam2":
+                from ..uda.sam_regions import SAM2Regions
+                self.sam = SAM2Regions(self.o["sam_checkpoint"], self.o["sam_config"])
+        self.teacher = EMATeacher(model, self.o["alpha"], exclude=("stm.",))  # θ_t ← θ_s at the start
 
+    # ------------------------------------------------------------------ helpers
+    def region_map(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """B × H × W region ids of a batch (``labels`` are read only by the ``oracle`` stand-in)."""
+        if self.o["regions"] == "oracle":
+            if labels is None:
+                raise ValueError("regions=oracle reads the renderer's labels of each crop; this target stream "
+                                 "has none (use regions=slic or regions=sam2)")
+            return oracle_regions(labels)
+        if self.o["regions"] == "slic":
+            return slic_regions(images, self.o["slic_segments"], self.o["slic_compactness"])
+        return self.sam(images)
+
+    def stm_forward(self, model, images, regions, feats=None):
+        """M_stm[F_t(x), regions]: teacher features (no grad; ``feats`` if already computed), region
+        masks on the model's canvas."""
+        if feats is None:
+            with torch.no_grad(), self.teacher.applied(model), self.autocast():
+                feats = model.features(images)
+        masks, valid = region_masks(regions, model.stm.num_queries)            # B × Q × H × W, B × Q
+        ch, cw = model.canvas_size(images.shape[-2:])
+        if model.vfm.pad_mode == "pad":
+            masks = F.pad(masks, (0, cw - masks.shape[-1], 0, ch - masks.shape[-2]))
+        else:
+            masks = F.interpolate(masks, size=(ch, cw), mode="nearest")
+        with self.autocast():
+            return model.stm(feats, masks, valid)
+
+    def query_loss(self, out_m, targets, q):
+        loss = query_losses(out_m["pred_logits"].float(), out_m["pred_masks"].float(), targets)["loss"]
+        return loss * q.mean() if self.o["mask_q_weight"] else loss
+
+    def mix_loss(self, S_mix, m):
+        if self.o["mix_ce"] == "normalized":
+            return normalized_nll(S_mix, m["label"], m["weight"])
+        # S read as logits (§9.2's first choice: bounded, minimum ~log K)
+        return (F.cross_entropy(S_mix, m["label"], reduction="none", ignore_index=IGNORE_INDEX) * m["weight"]).mean()
+
+    # ------------------------------------------------------------------ Algorithm 1
     def step(self, model, batches, step):
         o, g = self.o, self.generator
         src, tgt = batches["source"], batches["target"]
-        # 1. pseudo-labels from the teacher's queries (no gradient)
+        xs, xt = unit(src["image"]), unit(tgt["image"])
+        stm = o["stm"]
+        # 1. pseudo-labels from the teacher's queries (and the STM's, eq. 17), no gradient
         with torch.no_grad(), self.teacher.applied(model), self.autocast():
-            out_t = model(tgt["image"])
-            S_t = model.semantic_logits(tgt["image"], out=out_t).float()
+            feats_t = model.features(xt)
+            out_t = model.head(feats_t, queries=model.method.queries())        # = model(xt), features kept
+            S_t = model.semantic_logits(xt, out=out_t).float()
         y_t, w_t, q = pseudo_labels(S_t, o["tau"], o["score"], o["ignore_top"], o["ignore_bottom"])
-        # 2. source branch: the Hungarian mask-classification loss (eq. 14)
-        src_losses = model.loss(self.forward(src["image"]), src["label"], generator=g)
-        total = src_losses["loss"]
-        terms = {"loss_source": src_losses["loss"].detach(), "pseudo_weight": q.mean()}
-        # 3. mix branch: ClassMix + strong augmentation, pixel-level CE on the student's semantic map (eq. 15)
+        terms = {"pseudo_weight": q.mean()}
+        if stm:
+            r_s, r_t = self.region_map(xs, src["label"]), self.region_map(xt, tgt.get("label"))
+            with torch.no_grad():
+                out_stm_t = self.stm_forward(model, xt, r_t, feats_t)
+        # 2. source branch: the Hungarian mask-classification loss (eq. 14; STM: eq. 18)
+        l_src = model.loss(self.forward(xs), src["label"], generator=g)["loss"]
+        total = l_src
+        terms["loss_source"] = l_src.detach()
+        if stm:
+            l = model.stm.loss(self.stm_forward(model, xs, r_s), model.canvas_labels(src["label"]), generator=g)["loss"]
+            total = total + l
+            terms["loss_stm_src"] = l.detach()
+        # 3. mix branch: ClassMix + strong augmentation, pixel-level CE on the semantic map (eq. 15; STM: eq. 18)
         if o["mix"]:
-            m = class_mix(src["image"], src["label"], tgt["image"], y_t, w_t, g)
-            S_mix = model.semantic_logits(m["image"], out=self.forward(m["image"])).float()
-            if o["mix_ce"] == "normalized":
-                l_mix = normalized_nll(S_mix, m["label"], m["weight"])
-            else:  # S read as logits (§9.2's first choice: bounded, minimum ~log K)
-                l_mix = (F.cross_entropy(S_mix, m["label"], reduction="none", ignore_index=IGNORE_INDEX)
-                         * m["weight"]).mean()
-            total = total + o["mix_weight"] * l_mix
-            terms["loss_mix"] = l_mix.detach()
-        # 4. mask branch: the student on a block-masked target, query i vs the teacher's query i (eq. 16)
+            m = class_mix(xs, src["label"], xt, y_t, w_t, g)
+            l = self.mix_loss(model.semantic_logits(m["image"], out=self.forward(m["image"])).float(), m)
+            total = total + o["mix_weight"] * l
+            terms["loss_mix"] = l.detach()
+            if stm:
+                out = self.stm_forward(model, m["image"], mix_region_maps(r_s, r_t, m["mask"]))
+                l = self.mix_loss(model.semantic_logits(m["image"], out=out).float(), m)
+                total = total + o["mix_weight"] * l
+                terms["loss_stm_mix"] = l.detach()
+        # 4. mask branch: the student on a block-masked target, query i vs the teacher's (eq. 16) / STM's (eq. 19) query i
         if o["mask"]:
-            x = strong_augment(tgt["image"], g)
+            x = strong_augment(xt, g)
             B, _, H, W = x.shape
             x = apply_mask(x, block_mask((B, H, W), o["mask_block"], o["mask_ratio"], generator=g, device=x.device))
             out_m = self.forward(x)
-            targets = query_targets(out_t["pred_logits"].float(), out_t["pred_masks"].float())
-            l_mask = query_losses(out_m["pred_logits"].float(), out_m["pred_masks"].float(), targets)["loss"]
-            if o["mask_q_weight"]:
-                l_mask = l_mask * q.mean()
-            total = total + o["mask_weight"] * l_mask
-            terms["loss_mask"] = l_mask.detach()
+            l = self.query_loss(out_m, query_targets(out_t["pred_logits"].float(), out_t["pred_masks"].float()), q)
+            total = total + o["mask_weight"] * l
+            terms["loss_mask"] = l.detach()
+            if stm:
+                targets = query_targets(out_stm_t["pred_logits"].float(), out_stm_t["pred_masks"].float())
+                l = self.query_loss(out_m, targets, q)
+                total = total + o["mask_weight"] * l
+                terms["loss_stm_mask"] = l.detach()
         terms["loss"] = total
         return terms
 
