@@ -4,6 +4,7 @@ Command line::
 
     python -m dgsslib.params --backbone dinov2_l --method rein [--option r=4 --option variant=core]
     python -m dgsslib.params --paper-tables [--json]
+    python -m dgsslib.params --decoders [--json]
 
 The first prints ONE JSON object ``{"backbone", "method", "options", "trainable", "total",
 "img_size", "patch_size"}``: ``trainable`` counts what the method trains on the backbone side
@@ -20,6 +21,11 @@ Full's trainable count) depend on it: DINOv2-L has 304,198,656 parameters at pat
 
 ``--paper-tables`` prints Rein++ Tables III, V, VI and VIII: ours vs the paper
 (see :mod:`dgsslib.paper_tables`). Taught in ``notebooks/10_rein_g.ipynb``.
+
+``--decoders`` prints VFMSeg's decode heads at DINOv2-L widths (:data:`VFMSEG_DECODER_ROWS`: VFMNet,
+MGRNet with ``decoder=official`` and ``decoder=paper``) and its LoRA count; the paper prints no
+counts, so these rows are ours only (``--paper-tables`` appends them to its text output).
+Taught in ``notebooks/30_vfmseg.ipynb``.
 """
 from __future__ import annotations
 
@@ -161,6 +167,48 @@ def causal_tune_param_rows() -> list[dict]:
     return out
 
 
+#: VFMSeg's decoders (decode heads, not backbone side), kept apart from PARAM_ROWS (notebook 10 asserts
+#: on that list): (row, head name, head options), built at DINOv2-L widths (4 taps × 1024, 19 classes).
+VFMSEG_DECODER_ROWS = [
+    ("VFMNet (fuse + 2 deconvolutions + classifier)", "vfmnet", {}),
+    ("MGRNet, decoder=official (3 pre-LN blocks, 8×64)", "mgrnet", {"decoder": "official"}),
+    ("MGRNet, decoder=paper (one cross-attention)", "mgrnet", {"decoder": "paper"}),
+    ("VFMSeg head (VFMNet + MGRNet official)", "vfmseg", {"decoder": "official"}),
+    ("VFMSeg head (VFMNet + MGRNet paper)", "vfmseg", {"decoder": "paper"}),
+]
+
+
+def vfmseg_decoder_rows(embed_dim: int = 1024, num_taps: int = 4, num_classes: int = 19) -> list[dict]:
+    """Exact parameter counts of :data:`VFMSEG_DECODER_ROWS` (meta device) + the official LoRA on DINOv2-L."""
+    import torch
+
+    from .heads.mgrnet import MGRNetDecoder
+    from .heads.vfmnet import VFMNetDecoder
+    from .heads.vfmseg import VFMSegHead
+
+    classes = {"vfmnet": VFMNetDecoder, "mgrnet": MGRNetDecoder, "vfmseg": VFMSegHead}
+    out = []
+    for label, kind, opts in VFMSEG_DECODER_ROWS:
+        with torch.device("meta"):
+            head = classes[kind]([embed_dim] * num_taps, num_classes, **opts)
+        n = sum(p.numel() for p in head.parameters())
+        out.append({"row": label, "head": kind, "options": dict(opts), "params": int(n), "M": round(n / 1e6, 2),
+                    "widths": f"{num_taps}×{embed_dim} taps, {num_classes} classes"})
+    lora = count_params("dinov2_l", "vfmseg")["trainable"]
+    out.append({"row": "LoRA on DINOv2-L (fused qkv, r = α = 32; backbone side)", "head": None,
+                "options": {"method": "vfmseg"}, "params": int(lora), "M": round(lora / 1e6, 2),
+                "widths": "24 blocks × (1024·32 + 32·3072)"})
+    return out
+
+
+def print_decoder_rows(rows: list[dict]) -> None:
+    print("\nVFMSeg decoders at DINOv2-L widths (ours; the paper prints no counts)")
+    w = max(len(r["row"]) for r in rows)
+    print(f"  {'row':<{w}}  {'params (M)':>10}  {'exact':>12}")
+    for r in rows:
+        print(f"  {r['row']:<{w}}  {r['M']:>10.2f}  {r['params']:>12,}")
+
+
 def main(argv: list[str] | None = None) -> int:
     from .adapters import METHODS
     from .backbones.registry import BACKBONES
@@ -172,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--img-size", type=int, default=512)
     ap.add_argument("--patch-size", default="16", help="16 (Rein's patch-14->16 conversion, default) or native")
     ap.add_argument("--paper-tables", action="store_true", help="print Rein++ Tables III/V/VI/VIII, ours vs paper")
-    ap.add_argument("--json", action="store_true", help="with --paper-tables: machine-readable rows")
+    ap.add_argument("--decoders", action="store_true", help="print VFMSeg's decoders (VFMNet, MGRNet official/paper) "
+                    "at DINOv2-L widths")
+    ap.add_argument("--json", action="store_true", help="with --paper-tables / --decoders: machine-readable rows")
     args = ap.parse_args(argv)
 
     if args.paper_tables:
@@ -181,10 +231,19 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(rows, indent=1))
         else:
             print_param_tables(rows)
+            print_decoder_rows(vfmseg_decoder_rows())
         return 0 if all(r["match"] for r in rows if r.get("must_match")) else 1
 
+    if args.decoders:
+        rows = vfmseg_decoder_rows()
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        else:
+            print_decoder_rows(rows)
+        return 0
+
     if not args.backbone or not args.method:
-        ap.error("--backbone and --method are required (or use --paper-tables)")
+        ap.error("--backbone and --method are required (or use --paper-tables / --decoders)")
     if args.backbone not in BACKBONES:
         ap.error(f"unknown backbone {args.backbone!r}; choose one of: {', '.join(BACKBONES)}")
     if args.method not in METHODS:

@@ -17,6 +17,7 @@ METHODS = Registry("method", {
     "adaptformer": "dgsslib.adapters.adaptformer:AdaptFormer",
     "rein": "dgsslib.adapters.rein:Rein",
     "causal_tune": "dgsslib.adapters.causal_tune:CausalTune",
+    "vfmseg": "dgsslib.adapters.vfmseg_lora:VFMSegLoRA",
     "random_select": "dgsslib.selection.random:RandomSelect",
     "fishertune": "dgsslib.selection.fishertune:FisherTune",
     "childtune": "dgsslib.selection.childtune:ChildTuneD",

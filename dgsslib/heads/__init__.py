@@ -6,6 +6,8 @@ turns the four same-stride taps into a 1/4 ... 1/32 pyramid for heads that set i
 |---|---|---|
 | ``linear`` | no | BN + 1×1 conv (+ hidden layer) on the concatenated taps (the mini profile's head) |
 | ``mask2former`` | yes | pure-PyTorch Mask2Former (MSDeformAttn pixel decoder + masked-attention decoder) |
+| ``vfmseg`` | no | VFMSeg: VFMNet (deconvolution decoder, 1/4; ``head(feats)``) + MGRNet (mask-guided refinement, 1/16; ``head.refine(feats, coarse_logits)``) |
+| ``vfmnet`` | no | VFMSeg's VFMNet decoder alone (the "+VFMNet" row of its Table 2 / Table 3) |
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from ..registry import Registry
 HEADS = Registry("head", {
     "linear": "dgsslib.heads.linear:LinearHead",
     "mask2former": "dgsslib.heads.mask2former:Mask2FormerHead",
+    "vfmseg": "dgsslib.heads.vfmseg:VFMSegHead",
+    "vfmnet": "dgsslib.heads.vfmnet:VFMNetDecoder",
 })
 
 

@@ -4,8 +4,9 @@
 |---|---|---|---|
 | ``supervised`` | source | L = L_head(model(x_s), y_s) | Rein-G, PEFT zoo, Causal-Tune, source-only |
 | ``self_training`` | source + target | L_src + λ·L_pseudo, EMA teacher pseudo-labels (τ = 0.968) | DACS/DAFormer self-training baseline (the base of Rein-A) |
-| ``rein_a`` | source + target | L_src + α·L_mix (ClassMix, pixel NLL on S) + β·L_mask (MIC, query i ↔ i), EMA teacher; STM not yet | Rein++ Algorithm 1 (Rein-A, in progress) |
+| ``rein_a`` | source + target | L_src + α·L_mix (ClassMix, pixel NLL on S) + β·L_mask (MIC, query i ↔ i) + the STM's three terms (region queries), EMA teacher | Rein++ Algorithm 1 (Rein-A) |
 | ``fishertune`` | source | T1 decoder warm-up → T2 DR-FIM estimation (no model update) → T3 growing masked fine-tuning | FisherTune Algorithm 1 |
+| ``vfmseg`` | source | L_c(VFMNet on the ×0.5 view) + λ·L_d(MGRNet on a full-resolution crop, detached coarse logits as context), λ = 1 | VFMSeg eq. 1-2 (two-view training) |
 
 The config names it (``recipe: supervised``, ``recipe_options: {...}``); ``--set recipe=...``
 or a ``--config`` file chooses another.
@@ -33,6 +34,7 @@ RECIPES = Registry("recipe", {
     "self_training": "dgsslib.recipes.self_training:SelfTraining",
     "fishertune": "dgsslib.recipes.fishertune:FisherTuneRecipe",
     "rein_a": "dgsslib.recipes.rein_a:ReinA",
+    "vfmseg": "dgsslib.recipes.vfmseg:VFMSegTwoView",
 })
 
 
