@@ -153,3 +153,22 @@ def environment_report() -> dict:
     info["DGSS_CACHE"] = os.environ.get("DGSS_CACHE", "~/.cache/dgsslib")
     info["DGSS_DATA"] = os.environ.get("DGSS_DATA", "./data")
     return info
+
+
+def load_trained(cfg: dict, run_dir: str | Path):
+    """The model of a finished run: built from ``cfg`` and loaded strictly from ``run_dir/final.safetensors``
+    (in eval mode). For pictures and extra evaluations after :func:`train_and_eval`."""
+    from .checkpoint import CheckpointMismatch, load_tensors
+    from .model import build_model
+    path = Path(run_dir) / "final.safetensors"
+    tensors, _ = load_tensors(path)
+    model = build_model(cfg, verbose=False)
+    saved = {k[len("model."):]: v for k, v in model.method.unpack_state({f"model.{k}": v for k, v in tensors.items()}).items()}
+    model_state = model.trainable_state()
+    if set(saved) != set(model_state):
+        raise CheckpointMismatch(f"{path} does not fit this config: missing {sorted(set(model_state) - set(saved))[:4]}, "
+                                 f"unexpected {sorted(set(saved) - set(model_state))[:4]}")
+    with torch.no_grad():
+        for k, t in model_state.items():
+            t.copy_(saved[k].to(t.device, t.dtype))
+    return model.eval()

@@ -53,7 +53,7 @@ WATCHED = ("dgsslib", "configs", "notebooks/src")
 #: dgsslib modules left out of ``source_hash``: they cannot change a measured number
 #: registry files: compared through the entries a run used (``registry``), not their whole content
 CATALOGS = ("adapters/__init__.py", "heads/__init__.py", "recipes/__init__.py")
-PRESENTATION_ONLY = ("notebook.py", "paper_tables.py", "paper_tables_fishertune.py", "paper_tables_rein_a.py", "params.py", "progress.py", "provenance.py", "reproduce.py",
+PRESENTATION_ONLY = ("notebook.py", "paper_tables.py", "paper_tables_fishertune.py", "paper_tables_rein_a.py", "paper_tables_vfmseg.py", "params.py", "progress.py", "provenance.py", "reproduce.py",
                      "results.py", "viz.py")
 
 

