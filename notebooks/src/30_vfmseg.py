@@ -17,7 +17,7 @@ SEED = 0
 OVERRIDES = {}  # e.g. {"train.max_steps": 200}
 SEEDS = None  # None: the profile default for the Table 2 chain (smoke [0], mini [0, 1], paper [0, 1, 2])
 SWEEP_SIZES = None  # None: test sizes (H, W) of the resolution sweep (mini: 112×224, 224×448, 336×672)
-SWEEP_IMAGES = None  # None: images per size in the sweep (smoke 2, mini 24)
+SWEEP_IMAGES = None  # None: images per size in the sweep (smoke 2, mini 16)
 
 # %%
 %matplotlib inline
@@ -39,7 +39,7 @@ cfg = merge(cfg, over)
 H, W = cfg["data"]["size"]
 SWEEP_SIZES = SWEEP_SIZES or {"smoke": [[112, 224]], "mini": [[112, 224], [224, 448], [336, 672]],
                               "paper": [[512, 1024], [1024, 2048], [1536, 3072]]}[PROFILE]
-SWEEP_IMAGES = SWEEP_IMAGES or {"smoke": 2, "mini": 24, "paper": 500}[PROFILE]
+SWEEP_IMAGES = SWEEP_IMAGES or {"smoke": 2, "mini": 16, "paper": 500}[PROFILE]
 print(f"this notebook: train {cfg['data']['train']} at {H}×{W}, {cfg['train']['max_steps']} steps of batch "
       f"{cfg['train']['batch_size']}; windows {cfg['eval']['crop']}² at stride {cfg['eval']['stride']}")
 
