@@ -16,8 +16,9 @@ from pathlib import Path
 import torch
 
 from .profiles import check_notebook_params
-from .provenance import benchmark_version, dirty_paths, git_commit, provenance, provenance_flags, source_hash
-from .results import ROOT, device_info, write_json
+from .records import device_info, write_json
+from .results.provenance import ROOT, benchmark_version, current_code, dirty_paths, git_commit, is_current, \
+    provenance, provenance_flags
 
 RESULTS = ROOT / "results"
 
@@ -74,11 +75,13 @@ def variant(cfg: dict, **changes) -> dict:
 def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = True, reuse: bool = True) -> dict:
     """Train one configuration (``dgsslib.train.fit``), print its one-line summary, return its record.
 
-    With ``reuse=True`` a finished run in ``work_root/tag`` is not trained again when its config,
-    library sources (``source_hash``) and benchmark version equal the current ones (re-running a
-    notebook, or adding a seed, costs only the new runs); an interrupted run resumes from its last
-    checkpoint under the same condition. Live progress is shown by ``dgsslib.progress``; what stays
-    in the output is one line per run (:func:`summary_line`).
+    With ``reuse=True`` a finished run in ``work_root/tag`` is not trained again when its config is
+    the same and it is current by the rule the README table uses
+    (:func:`dgsslib.results.provenance.is_current`: clean tree, today's code -- or attested by trace --
+    and today's benchmark), so re-running a notebook, or adding a seed, costs only the new runs; an
+    interrupted run resumes from its last checkpoint when its config and code identity are unchanged.
+    Live progress is shown by ``dgsslib.progress``; what stays in the output is one line per run
+    (:func:`summary_line`).
     """
     import json
 
@@ -86,17 +89,16 @@ def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = 
     work = Path(work_root) / tag
     done = work / "results.json"
     canon = json.loads(json.dumps(cfg, default=str))
-    here = {"source_hash": source_hash(), "benchmark_version": benchmark_version()}
     if reuse and done.exists():
         rec = json.loads(done.read_text())
-        prov = rec.get("provenance") or {}
-        same_code = all(prov.get(k) == v for k, v in here.items())
-        if json.loads(json.dumps(rec.get("config"), default=str)) == canon and same_code:
-            rec.setdefault("tag", tag)
-            print(summary_line(rec, tag, reused=True), flush=True)
-            return rec
-        if not same_code:
-            print(f"[dgsslib] {tag}: the finished run was made by other library code or benchmark; training again")
+        if json.loads(json.dumps(rec.get("config"), default=str)) == canon:
+            if is_current(rec):
+                rec.setdefault("tag", tag)
+                print(summary_line(rec, tag, reused=True), flush=True)
+                return rec
+            print(f"[dgsslib] {tag}: the finished run is not current ({', '.join(provenance_flags(rec))}); "
+                  "training again")
+    here = {"code": current_code(canon), "benchmark_version": benchmark_version()}
     stamp = work / "provenance.json"  # which code the checkpoints in work/ come from
     same = (work / "config.json").exists() and json.loads((work / "config.json").read_text()) == canon and \
         stamp.exists() and json.loads(stamp.read_text()) == here

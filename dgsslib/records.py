@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .provenance import git_commit, provenance
+from .results.provenance import git_commit, provenance
 
 
 def write_json(path, obj) -> None:

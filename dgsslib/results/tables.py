@@ -1,4 +1,4 @@
-"""Results records: every run writes what it ran, on what, what it measured, and from which code.
+"""Results tables: every run writes what it ran, on what, what it measured, and from which code.
 
 ``results/<notebook>/<profile>.json`` (notebooks) and ``WORK_DIR/results.json`` (the CLI) share
 one schema: config, metrics (per evaluation domain: mIoU, per-class IoU, test scale), the
@@ -17,19 +17,10 @@ from a dirty tree, from other library sources than this checkout, or on an older
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
-import sys
 from pathlib import Path
 
-import torch
-
-from .provenance import git_commit, provenance, provenance_flags, source_hash, benchmark_version
-from .records import device_info, run_record, write_json  # noqa: F401  (re-exported)
-
-ROOT = Path(__file__).resolve().parent.parent
+from .provenance import ROOT, benchmark_version, provenance_flags, state_note
 
 
 def load_results(root: Path | None = None) -> dict[str, dict]:
@@ -47,7 +38,7 @@ def readme_table(root: Path | None = None) -> str:
     """The README's results table: one row per (notebook, profile, method, provenance state), mean
     over seeds. Flagged runs get their own rows with the reason; they are never averaged with clean
     runs."""
-    current = {"source_hash": source_hash(), "benchmark_version": benchmark_version()}
+    current = {"benchmark_version": benchmark_version()}
     rows = ["| notebook | profile | backbone (weights) | method | seeds | source mIoU | targets mIoU | adverse mIoU | provenance |",
             "|---|---|---|---|---|---|---|---|---|"]
     fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
@@ -67,8 +58,7 @@ def readme_table(root: Path | None = None) -> str:
             src = mean([r["metrics"]["source"]["miou"] for r in runs if "source" in r.get("metrics", {})])
             tgt = mean([r["summary"]["mean_targets"] for r in runs if "mean_targets" in r.get("summary", {})])
             adv = mean([r["summary"]["mean_adverse"] for r in runs if "mean_adverse" in r.get("summary", {})])
-            commits = sorted({(r.get("provenance") or {}).get("commit", r.get("commit", "?"))[:7] for r in runs})
-            state = flag_note(list(flags)) or f"ok ({', '.join(commits)})"
+            state = flag_note(list(flags)) or state_note(runs)
             rows.append(f"| {nb} | {profile} | {bb} ({w}) | {method} | {len(runs)} | {fmt(src)} | {fmt(tgt)} | "
                         f"{fmt(adv)} | {state} |")
     return "\n".join(rows)
@@ -76,7 +66,7 @@ def readme_table(root: Path | None = None) -> str:
 
 def provenance_report(root: Path | None = None) -> tuple[list[str], int]:
     """Lines naming every flagged run of ``results/`` and the number flagged."""
-    current = {"source_hash": source_hash(), "benchmark_version": benchmark_version()}
+    current = {"benchmark_version": benchmark_version()}
     lines, n = [], 0
     for key, rec in load_results(root).items():
         for run in rec.get("runs", [rec]):
@@ -87,40 +77,3 @@ def provenance_report(root: Path | None = None) -> tuple[list[str], int]:
                 lines.append(f"  {key} {run.get('tag', run.get('method'))}: {', '.join(flags)}"
                              f" (commit {prov.get('commit', run.get('commit', '?'))[:7]})")
     return lines, n
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dgsslib.results", description=__doc__.split("\n\n")[0])
-    p.add_argument("--readme", action="store_true", help="rewrite the results table in README.md")
-    p.add_argument("--root", default=None, help="results folder (default: results/)")
-    p.add_argument("--strict", action="store_true", help="exit 1 when a run is flagged")
-    p.add_argument("--reproduce", metavar="RECORD", help="rerun one run of RECORD (a results json) and compare")
-    p.add_argument("--run", metavar="TAG", help="with --reproduce: the run's tag (default: the first run)")
-    p.add_argument("--tolerance", type=float, default=0.05, help="with --reproduce: max |Δ mIoU| (default 0.05)")
-    p.add_argument("--work-dir", default=None, help="with --reproduce: keep the rerun here (default: a temp dir)")
-    a = p.parse_args(argv)
-    if a.reproduce:
-        from .reproduce import main_reproduce
-        return main_reproduce(a.reproduce, a.run, a.tolerance, a.work_dir)
-    table = readme_table(a.root)
-    if a.readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text()
-        start, end = "<!-- results:start -->", "<!-- results:end -->"
-        if start not in text or end not in text:
-            print("README.md has no results markers", file=sys.stderr)
-            return 1
-        head, rest = text.split(start, 1)
-        readme.write_text(head + start + "\n" + table + "\n" + end + rest.split(end, 1)[1])
-    print(table)
-    lines, n = provenance_report(a.root)
-    if n:
-        print(f"\n{n} run(s) flagged (shown with ⚠ above; rerun them from a clean, committed tree):")
-        print("\n".join(lines))
-    else:
-        print("\nprovenance: every run was made from clean, committed, current code.")
-    return 1 if (a.strict and n) else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

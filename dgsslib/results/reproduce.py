@@ -9,6 +9,9 @@ committed values: PASS when each |committed − rerun| ≤ tolerance (0.05 mIoU 
 largest per-class IoU difference is printed too (information: single classes are noisier). A
 record whose provenance is dirty or names other library sources is rerun anyway, with a warning
 that a mismatch is then expected.
+
+Runs that start from another run (Rein-A's ``recipe_options.init``, a source-only run of the same
+record) are reproduced in order: the run it names is retrained first and the rerun starts from it.
 """
 from __future__ import annotations
 
@@ -18,6 +21,20 @@ import time
 from pathlib import Path
 
 from .provenance import provenance_flags
+
+
+def init_run(run: dict, record: dict) -> dict | None:
+    """The run of ``record`` that ``run`` starts from (``recipe_options.init`` names its work dir), or None."""
+    init = ((run.get("config") or {}).get("recipe_options") or {}).get("init")
+    if not init:
+        return None
+    tag = Path(str(init).rstrip("/")).name
+    if tag == "final.safetensors":
+        tag = Path(str(init)).parent.name
+    for r in record.get("runs", [record]):
+        if r.get("tag") == tag and r is not run:
+            return r
+    raise ValueError(f"run {run.get('tag')!r} starts from {init!r}, but this record holds no run tagged {tag!r}")
 
 
 def find_run(record: dict, tag: str | None) -> dict:
@@ -65,19 +82,33 @@ def format_table(rows: list[dict], tolerance: float) -> str:
 def reproduce(record_path: str | Path, tag: str | None = None, tolerance: float = 0.05,
               work_dir: str | Path | None = None, progress: bool = True) -> tuple[list[dict], bool, dict]:
     """Rerun ``tag`` of ``record_path`` from its config; (rows, passed, rerun record)."""
-    from .train import fit
     record = json.loads(Path(record_path).read_text())
     run = find_run(record, tag)
-    cfg = run.get("config")
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{record_path}: run {tag!r} stores no config, so it cannot be rerun")
     if work_dir is None:
         with tempfile.TemporaryDirectory(prefix="dgss-reproduce-") as tmp:
-            rerun = fit(cfg, Path(tmp) / "run", resume=False, progress=progress)
+            rerun = _rerun(run, record, Path(tmp) / "run", progress)
     else:
-        rerun = fit(cfg, Path(work_dir), resume=False, progress=progress)
+        rerun = _rerun(run, record, Path(work_dir), progress)
     rows, ok = compare(run, rerun, tolerance)
     return rows, ok, rerun
+
+
+def _rerun(run: dict, record: dict, work: Path, progress: bool) -> dict:
+    """Retrain ``run`` into ``work``; a run it starts from is retrained first, into ``work/../<its tag>``."""
+    import copy
+
+    from ..train import fit
+    cfg = run.get("config")
+    if not isinstance(cfg, dict):
+        raise ValueError(f"run {run.get('tag')!r} stores no config, so it cannot be rerun")
+    dep = init_run(run, record)
+    if dep is not None:
+        dep_work = work.parent / f"{work.name}-{dep.get('tag')}"
+        print(f"[dgsslib] reproduce: {run.get('tag')} starts from {dep.get('tag')}: retraining that first", flush=True)
+        _rerun(dep, record, dep_work, progress)
+        cfg = copy.deepcopy(cfg)
+        cfg["recipe_options"]["init"] = str(dep_work)
+    return fit(cfg, work, resume=False, progress=progress)
 
 
 def main_reproduce(record_path: str, tag: str | None, tolerance: float, work_dir: str | None) -> int:
@@ -86,7 +117,7 @@ def main_reproduce(record_path: str, tag: str | None, tolerance: float, work_dir
         record = json.loads(Path(record_path).read_text())
         run = find_run(record, tag)
     except (OSError, ValueError) as exc:
-        print(f"[dgsslib] reproduce: {exc}")
+        print(f"[dgsslib] error: reproduce: {exc}")
         return 2
     prov = run.get("provenance") or {}
     label = run.get("tag", run.get("method"))
@@ -99,8 +130,9 @@ def main_reproduce(record_path: str, tag: str | None, tolerance: float, work_dir
     t0 = time.time()
     try:
         rows, ok, _ = reproduce(record_path, label if tag is None else tag, tolerance, work_dir)
-    except ValueError as exc:
-        print(f"[dgsslib] reproduce: {exc}")
+    except (ValueError, OSError) as exc:  # a missing input is a user error, never a traceback
+        msg = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else str(exc)
+        print(f"[dgsslib] error: reproduce: {msg}")
         return 2
     print(format_table(rows, tolerance))
     print(f"{'PASS' if ok else 'FAIL'}: {sum(r['ok'] for r in rows)}/{len(rows)} metrics within {tolerance:g} mIoU "
@@ -108,4 +140,4 @@ def main_reproduce(record_path: str, tag: str | None, tolerance: float, work_dir
     return 0 if ok else 1
 
 
-__all__ = ["compare", "find_run", "format_table", "main_reproduce", "reproduce"]
+__all__ = ["compare", "find_run", "format_table", "init_run", "main_reproduce", "reproduce"]

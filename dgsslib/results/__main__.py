@@ -1,0 +1,59 @@
+"""``python -m dgsslib.results``: the results table, the provenance report, ``--restamp``, ``--reproduce``.
+
+    python -m dgsslib.results              # the results table; flagged runs say why (exit 0)
+    python -m dgsslib.results --readme     # the same table into README.md
+    python -m dgsslib.results --strict     # exit 1 when any committed run is flagged
+    python -m dgsslib.results --restamp [NOTEBOOK]   # trace flagged runs at HEAD; equal -> attested
+    python -m dgsslib.results --reproduce results/10_rein_g/mini.json --run rein-s0
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .provenance import ROOT
+from .tables import provenance_report, readme_table
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m dgsslib.results", description=__doc__.split("\n\n")[0])
+    p.add_argument("--readme", action="store_true", help="rewrite the results table in README.md")
+    p.add_argument("--root", default=None, help="results folder (default: results/)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a run is flagged")
+    p.add_argument("--restamp", nargs="?", const="", metavar="NOTEBOOK",
+                   help="backfill code identities and reference traces, then trace runs whose code changed at "
+                        "HEAD and attest the bit-equal ones (all notebooks, or e.g. 10_rein_g)")
+    p.add_argument("--reproduce", metavar="RECORD", help="rerun one run of RECORD (a results json) and compare")
+    p.add_argument("--run", metavar="TAG", help="with --reproduce: the run's tag (default: the first run)")
+    p.add_argument("--tolerance", type=float, default=0.05, help="with --reproduce: max |Δ mIoU| (default 0.05)")
+    p.add_argument("--work-dir", default=None, help="with --reproduce: keep the rerun here (default: a temp dir)")
+    a = p.parse_args(argv)
+    if a.reproduce:
+        from .reproduce import main_reproduce
+        return main_reproduce(a.reproduce, a.run, a.tolerance, a.work_dir)
+    if a.restamp is not None:
+        from .restamp import main_restamp
+        return main_restamp(a.restamp or None, a.root)
+    table = readme_table(a.root)
+    if a.readme:
+        readme = ROOT / "README.md"
+        text = readme.read_text()
+        start, end = "<!-- results:start -->", "<!-- results:end -->"
+        if start not in text or end not in text:
+            print("[dgsslib] error: README.md has no results markers", file=sys.stderr)
+            return 1
+        head, rest = text.split(start, 1)
+        readme.write_text(head + start + "\n" + table + "\n" + end + rest.split(end, 1)[1])
+    print(table)
+    lines, n = provenance_report(a.root)
+    if n:
+        print(f"\n{n} run(s) flagged (shown with ⚠ above): python -m dgsslib.results --restamp attests runs whose "
+              "trace is unchanged; others need --reproduce or a rerun from a clean, committed tree:")
+        print("\n".join(lines))
+    else:
+        print("\nprovenance: every run was made from clean, committed code that is current (or attested by trace).")
+    return 1 if (a.strict and n) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
