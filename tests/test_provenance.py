@@ -1,31 +1,93 @@
-"""Provenance: what makes a run dirty, what the source hash covers, how stale records are flagged,
-and the reproducibility check on a smoke record."""
-import hashlib
+"""Provenance: declared dependencies, AST code identity, traces and attestations, flags, the
+reproducibility check on a smoke record."""
 import json
+import shutil
 import subprocess
 
 import pytest
 
-from dgsslib import provenance as P
-from dgsslib import results
 from dgsslib.notebook import train_and_eval
 from dgsslib.profiles import resolve
-from dgsslib.reproduce import compare, main_reproduce, reproduce
+from dgsslib.results import __main__ as results_cli
+from dgsslib.results import codeid as C
+from dgsslib.results import provenance as P
+from dgsslib.results import tables
+from dgsslib.results.reproduce import compare, init_run, main_reproduce, reproduce
+from dgsslib.results.trace import shrink
+
+CFG = {"method": "rein", "head": "linear", "recipe": "supervised"}
 
 
-def test_source_hash_is_sha256_of_sorted_paths_and_contents_without_presentation_modules(tmp_path):
-    (tmp_path / "sub").mkdir()
-    files = {"train.py": b"a = 1\n", "sub/x.py": b"b = 2\n", "viz.py": b"plot\n"}
-    for rel, data in files.items():
-        (tmp_path / rel).write_bytes(data)
-    h = hashlib.sha256()
-    for rel in ("sub/x.py", "train.py"):  # sorted by path; viz.py is presentation-only
-        h.update(rel.encode() + b"\0" + files[rel] + b"\0")
-    assert P.source_hash(tmp_path) == "sha256:" + h.hexdigest()
-    (tmp_path / "viz.py").write_text("another plot\n")
-    assert P.source_hash(tmp_path) == "sha256:" + h.hexdigest()
-    (tmp_path / "sub/x.py").write_text("b = 3\n")
-    assert P.source_hash(tmp_path) != "sha256:" + h.hexdigest()
+def test_code_hash_ignores_docstrings_comments_and_layout_but_not_code():
+    a = 'def f(x):\n    return x + 1\n'
+    b = '"""Module doc."""\n# a comment\n\ndef f(x):  # inline\n    """Doc."""\n\n    return (x +\n            1)\n'
+    assert C.code_hash(a) == C.code_hash(b)
+    assert C.code_hash(a) != C.code_hash(a.replace("+ 1", "+ 2"))
+    assert C.code_hash(a) != C.code_hash(a.replace("x + 1", "1 + x"))  # the order of float sums can matter
+    assert C.code_hash('s = "text"\n') != C.code_hash('s = "other"\n')  # a string that is not a docstring counts
+
+
+def test_registry_tables_leave_the_hash_and_the_used_entries_are_recorded(tmp_path):
+    src = 'M = Registry("method", {"a": "dgsslib.x:A"})\ndef build(n):\n    return M.build(n)\n'
+    grown = src.replace('{"a": "dgsslib.x:A"}', '{"a": "dgsslib.x:A", "b": "dgsslib.y:B"}')
+    assert C.code_hash(src) == C.code_hash(grown)
+    (tmp_path / "dgsslib/adapters").mkdir(parents=True)
+    (tmp_path / "dgsslib/adapters/__init__.py").write_text(grown)
+    assert C.used_entries({"method": "b"}, C.TreeReader(tmp_path)) == {"registry:method:b": "dgsslib.y:B"}
+    assert C.used_entries({"method": "zz"}, C.TreeReader(tmp_path)) == {"registry:method:zz": "missing"}
+
+
+def _tree(root, files):
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return C.TreeReader(root)
+
+
+def test_closure_is_static_and_transitive_with_parent_packages_and_no_observers(tmp_path):
+    reader = _tree(tmp_path, {
+        "dgsslib/__init__.py": "", "dgsslib/train.py": "from . import loop\n",
+        "dgsslib/loop.py": "from .engine.progress import bar\ndef f():\n    from .pkg.mod import g\n",
+        "dgsslib/pkg/__init__.py": "", "dgsslib/pkg/mod.py": "import dgsslib.leaf\n", "dgsslib/leaf.py": "",
+        "dgsslib/engine/__init__.py": "", "dgsslib/engine/progress.py": "from ..unused import x\n",
+        "dgsslib/unused.py": "", "dgsslib/results/__init__.py": ""})
+    got = set(C.closure(C.ENGINE, reader))
+    assert got == {"dgsslib/__init__.py", "dgsslib/train.py", "dgsslib/loop.py", "dgsslib/pkg/__init__.py",
+                   "dgsslib/pkg/mod.py", "dgsslib/leaf.py", "dgsslib/engine/__init__.py"}
+
+
+def test_dependencies_do_not_depend_on_what_the_process_imported():
+    before = C.dependencies({"method": "full", "head": "linear", "recipe": "supervised"})
+    import dgsslib.recipes.fishertune  # noqa: F401  (notebook 20 imports it between runs)
+    after = C.dependencies({"method": "full", "head": "linear", "recipe": "supervised"})
+    assert before == after and "dgsslib/recipes/fishertune.py" not in after
+    ft = C.dependencies({"method": "fishertune", "head": "linear", "recipe": "fishertune"})
+    assert "dgsslib/recipes/fishertune.py" in ft and "dgsslib/selection/fisher.py" in ft
+    assert not any(k.startswith("dgsslib/results/") for k in ft)  # observers never stale a run
+    assert after["registry:method:full"] == "dgsslib.adapters.base:Full"
+
+
+def test_comments_and_blank_lines_everywhere_change_no_dependency(tmp_path):
+    shutil.copytree(C.ROOT / "dgsslib", tmp_path / "dgsslib", ignore=shutil.ignore_patterns("__pycache__"))
+    for f in (tmp_path / "dgsslib").rglob("*.py"):
+        f.write_text(f.read_text() + "\n# a comment appended by a test\n\n")
+    assert C.dependencies(CFG, C.TreeReader(tmp_path)) == C.dependencies(CFG)
+    loop = tmp_path / "dgsslib/loop.py"
+    loop.write_text(loop.read_text() + "\nEXTRA = 1\n")
+    assert C.diff(C.dependencies(CFG), C.dependencies(CFG, C.TreeReader(tmp_path))) == ["dgsslib/loop.py"]
+
+
+def test_git_reader_reads_a_commit(tmp_path):
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    _tree(tmp_path, {"dgsslib/__init__.py": "", "dgsslib/train.py": "X = 1\n"})
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    (tmp_path / "dgsslib/train.py").write_text("X = 2\n")
+    old = C.dependencies({}, C.GitReader("HEAD", tmp_path))
+    assert old == C.dependencies({}, C.GitReader("HEAD", tmp_path)) != C.dependencies({}, C.TreeReader(tmp_path))
+    with pytest.raises(LookupError, match="not in this clone"):
+        C.GitReader("0" * 40, tmp_path)
 
 
 def test_config_hash_ignores_key_order():
@@ -53,95 +115,49 @@ def test_dirty_means_a_change_under_the_watched_folders(tmp_path):
     assert P.dirty_paths(tmp_path / "nonexistent") is None
 
 
-def test_flags_name_every_reason():
-    cur = {"source_hash": "sha256:s", "benchmark_version": 3}
-    clean = {"provenance": {"dirty": False, "source_hash": "sha256:s", "benchmark_version": 3}}
-    assert P.provenance_flags(clean, cur) == []
+def _run(code, **prov):
+    cfg = dict(CFG, seed=0)
+    return {"config": cfg, "provenance": {"dirty": False, "commit": "a" * 40, "benchmark_version": 2, "code": code,
+                                          **prov}}
+
+
+def test_flags_and_attestations():
+    cur = {"benchmark_version": 2}
+    now = P.current_code(CFG)
+    assert P.provenance_flags(_run(now), cur) == []
     assert P.provenance_flags({}, cur) == ["no provenance"]
-    stale = {"provenance": {"dirty": True, "source_hash": "sha256:old", "benchmark_version": 2}}
+    old = dict(now, **{"dgsslib/loop.py": "0" * 64})
+    stale = _run(old, dirty=True, benchmark_version=1)
     assert P.provenance_flags(stale, cur) == ["dirty tree", "other code", "older benchmark"]
-    assert P.provenance_flags({"provenance": {"dirty": None, "source_hash": "sha256:s", "benchmark_version": None}},
-                              cur) == ["tree state unknown", "older benchmark"]
+    assert P.provenance_flags(_run(None), cur)[0].startswith("no code identity")
+    attested = _run(old, attestations=[{"commit": "b" * 40, "by": "trace", "code_digest": P.code_digest(now)}])
+    assert P.provenance_flags(attested, cur) == [] and P.code_status(attested) == (True, "b" * 40)
+    assert P.state_note([attested]) == "ok (aaaaaaa ≡ bbbbbbb)" and P.state_note([_run(now)]) == "ok (aaaaaaa)"
+    wrong = _run(old, attestations=[{"commit": "b" * 40, "by": "trace", "code_digest": P.code_digest(old)}])
+    assert P.provenance_flags(wrong, cur) == ["other code"]
+    moved = _run(dict(now, **{"registry:method:rein": "dgsslib.adapters.other:Rein"}))
+    assert P.provenance_flags(moved, cur) == ["other code"]
 
 
-def test_a_run_is_stale_only_when_a_module_it_imported_changed(tmp_path, monkeypatch):
-    pkg = tmp_path / "dgsslib"
-    (pkg / "adapters").mkdir(parents=True)
-    for rel in ("__init__.py", "train.py", "adapters/__init__.py", "adapters/rein.py", "viz.py"):
-        (pkg / rel).write_text(f"# {rel}\n")
-    monkeypatch.setattr(P, "PACKAGE", pkg)
-    used = ["__init__.py", "adapters/__init__.py", "adapters/rein.py", "train.py"]
-    run = {"provenance": {"dirty": False, "source_hash": P.source_hash(pkg), "source_modules": used,
-                          "modules_hash": P.source_hash(pkg, modules=used), "benchmark_version": 2}}
-    assert P.source_hash(pkg, modules=used) == P.source_hash(pkg)  # every non-presentation file used
-    (pkg / "adapters/fishertune.py").write_text("# a new paper's module\n")
-    cur = {"source_hash": P.source_hash(pkg), "benchmark_version": 2}
-    assert run["provenance"]["source_hash"] != cur["source_hash"]
-    assert P.provenance_flags(run, cur) == []  # the library grew; nothing the run imported changed
-    (pkg / "viz.py").write_text("# a plot tweak\n")
-    assert P.provenance_flags(run, cur) == []
-    (pkg / "adapters/rein.py").write_text("# rein changed\n")
-    assert P.provenance_flags(run, cur) == ["other code"]
-    (pkg / "adapters/rein.py").unlink()
-    assert P.provenance_flags(run, cur) == ["other code"]  # a deleted module is a change too
+def test_trace_keeps_every_code_selecting_key_and_shrinks_sizes():
+    cfg = resolve("mini", {"method": "fishertune", "recipe": "fishertune", "method_options": {"score": "drfim"},
+                           "recipe_options": {"t1": 15, "t2": 5, "init": "somewhere"}})
+    small = shrink(cfg)
+    assert small["backbone"] == "tiny" and small["train"]["max_steps"] == 3 and small["data"]["eval_length"] == 2
+    for key in ("method", "head", "recipe", "method_options", "head_options"):
+        assert small[key] == cfg[key]
+    assert small["recipe_options"] == {"t1": 1, "t2": 1} and small["data"]["size"] == cfg["data"]["size"]
+    assert cfg["recipe_options"]["init"] == "somewhere"  # the run's own config is not touched
 
 
-def test_per_file_hashes_and_registry_entries_decide_staleness(tmp_path, monkeypatch):
-    pkg = tmp_path / "dgsslib"
-    pkg.mkdir()
-    for rel in ("loop.py", "rein.py"):
-        (pkg / rel).write_text(f"# {rel}\n")
-    monkeypatch.setattr(P, "PACKAGE", pkg)
-    run = {"provenance": {"dirty": False, "benchmark_version": 2, "source_files": P.file_hashes(["loop.py", "rein.py"]),
-                          "registry": {"method": {"rein": "dgsslib.adapters.rein:Rein"}}}}
-    cur = {"source_hash": "sha256:whatever", "benchmark_version": 2}
-    assert P.provenance_flags(run, cur) == []  # the catalogs may grow: only the entry the run used counts
-    run["provenance"]["registry"]["method"]["rein"] = "dgsslib.adapters.other:Rein"
-    assert P.changed_registry(run["provenance"]) == ["method:rein"]
-    assert P.provenance_flags(run, cur) == ["other code"]
-    run["provenance"]["registry"]["method"]["rein"] = "dgsslib.adapters.rein:Rein"
-    (pkg / "rein.py").write_text("# changed\n")
-    assert P.changed_files(run["provenance"]) == ["rein.py"] and P.provenance_flags(run, cur) == ["other code"]
-
-
-def test_older_module_records_are_checked_against_their_commit_with_catalogs_by_entry(tmp_path, monkeypatch):
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
-    pkg = tmp_path / "dgsslib"
-    (pkg / "recipes").mkdir(parents=True)
-    cat = 'R = {\n    "supervised": "dgsslib.recipes.supervised:Supervised",\n}\n'
-    (pkg / "recipes/__init__.py").write_text(cat)
-    (pkg / "loop.py").write_text("# loop\n")
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "init"], check=True)
-    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    monkeypatch.setattr(P, "PACKAGE", pkg)
-    monkeypatch.setattr(P, "ROOT", tmp_path)
-    mods = ["loop.py", "recipes/__init__.py"]
-    run = {"config": {"recipe": "supervised"},
-           "provenance": {"dirty": False, "commit": commit, "source_modules": mods, "benchmark_version": 2,
-                          "modules_hash": P.source_hash(pkg, modules=mods)}}
-    cur = {"source_hash": "sha256:x", "benchmark_version": 2}
-    assert P.provenance_flags(run, cur) == []
-    (pkg / "recipes/__init__.py").write_text(cat.replace("}\n", '    "rein_a": "dgsslib.recipes.rein_a:ReinA",\n}\n'))
-    assert P.legacy_changed(run["provenance"], run["config"]) == [] and P.provenance_flags(run, cur) == []
-    (pkg / "recipes/__init__.py").write_text(cat.replace("supervised:Supervised", "other:Supervised"))
-    assert P.provenance_flags(run, cur) == ["other code"]  # the entry the run used now points elsewhere
-    (pkg / "recipes/__init__.py").write_text(cat)
-    (pkg / "loop.py").write_text("# loop changed\n")
-    assert P.legacy_changed(run["provenance"], run["config"]) == ["loop.py"]
-    assert P.provenance_flags(run, cur) == ["other code"]
-
-
-def test_loaded_modules_lists_imported_library_files_without_presentation_modules():
-    import dgsslib.freq  # noqa: F401
-    import dgsslib.viz  # noqa: F401
-    mods = P.loaded_modules()
-    assert "freq.py" in mods and "__init__.py" in mods and "viz.py" not in mods and "provenance.py" not in mods
-    prov = P.provenance({"method": "rein", "head": "linear", "recipe": "supervised"})
-    assert "freq.py" in prov["source_files"] and not set(prov["source_files"]) & set(P.CATALOGS)
-    assert prov["registry"]["method"] == {"rein": "dgsslib.adapters.rein:Rein"}
-    assert P.changed_files(prov) == [] and P.changed_registry(prov) == []
+def test_trace_is_repeatable_and_sees_an_option(tmp_path):
+    from dgsslib.results.restamp import _traces
+    cfg = resolve("smoke", {"method": "lora"})
+    jobs = [{"key": "a", "config": cfg}, {"key": "b", "config": cfg},
+            {"key": "c", "config": dict(cfg, method_options={"r": 2})}]
+    out = _traces(jobs, C.ROOT)
+    assert out["a"]["digest"] == out["b"]["digest"] != out["c"]["digest"]
+    assert len(out["a"]["losses"]) == 3 and out["a"]["cpu"]
 
 
 def _write_record(root, runs):
@@ -150,23 +166,24 @@ def _write_record(root, runs):
     return root / "nb" / "mini.json"
 
 
-def test_flagged_runs_are_never_averaged_with_clean_ones(tmp_path, monkeypatch):
-    cur = {"dirty": False, "source_hash": P.source_hash(), "benchmark_version": P.benchmark_version(), "commit": "abc1234"}
+def test_flagged_runs_are_never_averaged_with_clean_ones(tmp_path):
+    prov = {"dirty": False, "code": P.current_code(CFG), "benchmark_version": P.benchmark_version(),
+            "commit": "abc1234"}
     run = {"backbone": "dinov2_s", "weights": "w", "method": "rein", "metrics": {"source": {"miou": 40.0}},
-           "summary": {"mean_targets": 30.0}, "provenance": cur}
-    dirty = dict(run, metrics={"source": {"miou": 50.0}}, provenance=dict(cur, dirty=True))
+           "summary": {"mean_targets": 30.0}, "config": dict(CFG), "provenance": prov}
+    dirty = dict(run, metrics={"source": {"miou": 50.0}}, provenance=dict(prov, dirty=True))
     _write_record(tmp_path, [run, dict(run), dirty, {k: v for k, v in run.items() if k != "provenance"}])
-    table = results.readme_table(tmp_path).splitlines()[2:]
+    table = tables.readme_table(tmp_path).splitlines()[2:]
     assert len(table) == 3
     assert "| 2 | 40.0 | 30.0 | - | ok (abc1234) |" in table[0]
     assert "| 1 | 50.0 |" in table[1] and "⚠ dirty tree" in table[1]
     assert "⚠ no provenance" in table[2]
-    assert results.main(["--root", str(tmp_path)]) == 0
-    assert results.main(["--root", str(tmp_path), "--strict"]) == 1
+    assert results_cli.main(["--root", str(tmp_path)]) == 0
+    assert results_cli.main(["--root", str(tmp_path), "--strict"]) == 1
 
 
 def test_results_cli_exits_0_on_the_repository(capsys):
-    assert results.main([]) == 0
+    assert results_cli.main([]) == 0
     assert "provenance" in capsys.readouterr().out
 
 
@@ -175,8 +192,9 @@ def test_reproduce_check_on_a_smoke_record(tmp_path, capsys):
                             "train": {"max_steps": 2, "batch_size": 2}})
     rec = train_and_eval(cfg, tmp_path / "runs", "rein-s0", progress=False)
     prov = rec["provenance"]
-    assert prov["source_hash"] == P.source_hash() and prov["config_hash"] == P.config_hash(rec["config"])
-    assert prov["commit"] and {"dirty", "benchmark_version", "torch", "timm", "device", "date"} <= set(prov)
+    assert prov["code"] == C.dependencies(cfg) and prov["config_hash"] == P.config_hash(rec["config"])
+    assert prov["commit"] and {"dirty", "benchmark_version", "torch", "timm", "device", "cpu", "date"} <= set(prov)
+    assert P.is_current(dict(rec, provenance=dict(prov, dirty=False)))
     path = _write_record(tmp_path / "results", [rec])
     rows, ok, _ = reproduce(path, "rein-s0", progress=False)
     assert ok and [r["metric"] for r in rows][:2] == ["source mIoU", "citys mIoU"]
@@ -189,6 +207,22 @@ def test_reproduce_check_on_a_smoke_record(tmp_path, capsys):
     assert "choose --run from: rein-s0" in capsys.readouterr().out
 
 
+def test_reproduce_finds_the_run_a_run_starts_from_and_reports_a_missing_one(tmp_path, capsys):
+    src = {"tag": "source-s0", "config": {"recipe_options": {}}}
+    ada = {"tag": "rein_a-s0", "config": {"recipe_options": {"init": "../build/runs/11_rein_a/mini/source-s0"}}}
+    assert init_run(ada, {"runs": [src, ada]}) is src and init_run(src, {"runs": [src, ada]}) is None
+    path = _write_record(tmp_path, [ada])
+    assert main_reproduce(str(path), "rein_a-s0", 0.05, None) == 2
+    out = capsys.readouterr().out
+    assert "[dgsslib] error" in out and "no run tagged 'source-s0'" in out and "Traceback" not in out
+
+
 @pytest.mark.parametrize("flag", ["--reproduce"])
 def test_reproduce_cli_rejects_a_missing_record(flag, tmp_path):
-    assert results.main([flag, str(tmp_path / "missing.json")]) == 2
+    assert results_cli.main([flag, str(tmp_path / "missing.json")]) == 2
+
+
+def test_restamp_help_exits_0():
+    with pytest.raises(SystemExit) as exc:
+        results_cli.main(["--restamp", "--help"])
+    assert exc.value.code == 0

@@ -105,8 +105,8 @@ def module_file(name: str, reader) -> tuple[str, str] | None:
 
 
 def _package_of(rel: str) -> str:
-    parts = rel[:-3].split("/")
-    return ".".join(parts[:-1]) if parts[-1] == "__init__" else ".".join(parts[:-1])
+    """The package a module file's relative imports start from (``a/b/c.py`` and ``a/b/__init__.py``: ``a.b``)."""
+    return ".".join(rel[:-3].split("/")[:-1])
 
 
 def imports_of(rel: str, source: str, reader) -> set[str]:
@@ -142,10 +142,10 @@ def closure(entries, reader) -> dict[str, str]:
     todo = list(entries)
     while todo:
         name = todo.pop()
-        if _observer(name):
-            continue
         parts = name.split(".")
         todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages run first
+        if _observer(name):
+            continue
         found = module_file(name, reader)
         if found is None or found[0] in seen:
             continue

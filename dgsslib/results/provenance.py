@@ -7,7 +7,7 @@ Every run record carries ``provenance(cfg)`` (written by the trainer, :mod:`dgss
      "benchmark_version": 2, "torch": …, "timm": …, "python": …, "device": "cpu (2 threads)",
      "cpu": "AMD EPYC 9B14 (avx512)", "date": …,
      "trace": {"digest": "sha256:…", "commit": "<sha>", "cpu": …, "seconds": 4.1, …},   # --restamp
-     "attestations": [{"commit": "<sha>", "by": "trace", "code": {…}, "date": …}]}        # --restamp
+     "attestations": [{"commit": "<sha>", "by": "trace", "code_digest": "sha256:…", …}]}  # --restamp
 
 The rules (checked by ``tests/test_provenance.py``; ``python -m dgsslib.results --strict`` enforces them):
 
@@ -17,7 +17,8 @@ The rules (checked by ``tests/test_provenance.py``; ``python -m dgsslib.results 
    without docstrings; the registry entries used are keys of their own. Same function at record and check time.
 3. A run is current when its ``code`` equals today's ``dependencies(config)``; comments, docstrings,
    formatting, new papers' files and new registry lines never change that.
-4. Otherwise it is current when an *attestation* holds today's code: ``--restamp`` recomputed the run's
+4. Otherwise it is current when an *attestation* names today's code (``code_digest``, the sha256 of the
+   code identity): ``--restamp`` recomputed the run's
    trace (:mod:`dgsslib.results.trace`) at a clean commit and it was bit-equal to the trace made at the
    run's own commit; the table then says ``ok (<orig> ≡ <attesting commit>)``.
 5. Else it is flagged ``other code`` until ``--reproduce`` passes or it is rerun.
@@ -112,6 +113,11 @@ def provenance(cfg: dict | None = None) -> dict:
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
+def code_digest(code: dict) -> str:
+    """sha256 of a code identity as canonical JSON (what an attestation stores)."""
+    return "sha256:" + hashlib.sha256(json.dumps(code, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def code_status(run: dict) -> tuple[bool, str | None]:
     """(current?, the attesting commit when an attestation is what makes it current)."""
     prov, cfg = run.get("provenance") or {}, run.get("config")
@@ -120,8 +126,9 @@ def code_status(run: dict) -> tuple[bool, str | None]:
     now = current_code(cfg)
     if prov["code"] == now:
         return True, None
+    now_digest = code_digest(now)
     for att in reversed(prov.get("attestations") or []):
-        if att.get("code") == now:
+        if att.get("code_digest") == now_digest:
             return True, att.get("commit")
     return False, None
 
@@ -171,5 +178,5 @@ def state_note(runs: list[dict]) -> str:
     return f"ok ({', '.join(sorted(marks))})"
 
 
-__all__ = ["WATCHED", "benchmark_version", "code_status", "config_hash", "cpu_label", "current_code",
+__all__ = ["WATCHED", "benchmark_version", "code_digest", "code_status", "config_hash", "cpu_label", "current_code",
            "device_label", "dirty_paths", "git_commit", "is_current", "provenance", "provenance_flags", "state_note"]

@@ -7,7 +7,7 @@ For every run of ``results/<NOTEBOOK>/*.json`` (all notebooks when none is named
 2. a record without a ``trace`` gets one, computed in a temporary ``git worktree`` of its own commit
    (:mod:`dgsslib.results.trace` runs standalone there) -- the reference digest of that run's code;
 3. a run whose code differs from today's (and no attestation covers today's) is traced at HEAD; a
-   bit-equal digest appends ``{"commit": HEAD, "by": "trace", "code": today's code}`` to its
+   bit-equal digest appends ``{"commit": HEAD, "by": "trace", "code_digest": sha256 of today's code}`` to its
    ``attestations`` and the table shows ``ok (<orig> ≡ <HEAD>)``; a different digest leaves it
    flagged, with the first losses of both traces, until ``--reproduce`` or a rerun.
 
@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from . import codeid
-from .provenance import ROOT, code_status, current_code, dirty_paths, git_commit
+from .provenance import ROOT, code_digest, code_status, dirty_paths, git_commit
 from .reproduce import init_run
 
 TRACE_SCRIPT = Path(__file__).with_name("trace.py")
@@ -103,13 +103,14 @@ def restamp(notebook: str | None = None, root: Path | None = None) -> tuple[int,
     if todo:
         print(f"traces at HEAD {head[:7]} ({len(todo)} run(s) whose code changed)", flush=True)
         now = _at_commit(head, [_job(k, r, records[p]) for k, p, r in todo])  # HEAD as committed
+        head_reader = codeid.GitReader(head)  # the attested code is HEAD's, whatever the tree holds meanwhile
         date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         for key, p, run in todo:
             ref, got = run["provenance"]["trace"], now[key]
             tag = run.get("tag", run.get("method"))
             if got["digest"] == ref["digest"]:
                 run["provenance"].setdefault("attestations", []).append(
-                    {"commit": head, "by": "trace", "digest": got["digest"], "code": current_code(run["config"]),
+                    {"commit": head, "by": "trace", "digest": got["digest"], "code_digest": code_digest(codeid.dependencies(run["config"], head_reader)),
                      "cpu": got["cpu"], "date": date})
                 attested += 1
                 print(f"  {key} {tag}: trace {ref['commit'][:7]} ≡ {head[:7]} -> attested")
