@@ -126,23 +126,35 @@ def save_checkpoint(path: Path, model, optimizer, step: int, cfg: dict, extra: d
     save_tensors(path, tensors, meta)
 
 
-def load_checkpoint(path: Path, model, optimizer=None, cfg: dict | None = None, recipe=None) -> dict:
-    """Restore trainable state (strictly), optimiser moments and the recipe's state; return the metadata."""
-    tensors, meta = load_tensors(path)
-    if cfg is not None:
-        check_compatible(meta, cfg, path)
+def load_trainable_state(model, tensors: dict[str, torch.Tensor], source) -> dict[str, torch.Tensor]:
+    """Copy saved trainable tensors into ``model`` strictly (same names, same shapes); return them unpacked.
+
+    ``tensors``: a checkpoint's (``model.*``, ``optim.*``, ``recipe.*`` keys, possibly packed by the
+    method) or a ``final.safetensors``' (bare names). The one loader behind :func:`load_checkpoint`,
+    Rein-A's source-only init and :func:`dgsslib.notebook.load_trained`."""
+    if not any(k.startswith("model.") for k in tensors):  # final.safetensors stores bare names
+        tensors = {f"model.{k}": v for k, v in tensors.items()}
     tensors = model.method.unpack_state(tensors)
     state = model.trainable_state()
     saved = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     missing, unexpected = sorted(set(state) - set(saved)), sorted(set(saved) - set(state))
     if missing or unexpected:
-        raise CheckpointMismatch(f"checkpoint {path} does not fit this model: missing {missing[:8]}, "
-                                 f"unexpected {unexpected[:8]}")
+        raise CheckpointMismatch(f"{source} does not fit this model (another method or head?): missing "
+                                 f"{missing[:8]}, unexpected {unexpected[:8]}")
     with torch.no_grad():
         for k, t in state.items():
             if t.shape != saved[k].shape:
-                raise CheckpointMismatch(f"{k}: shape {tuple(saved[k].shape)} in {path}, model has {tuple(t.shape)}")
+                raise CheckpointMismatch(f"{k}: shape {tuple(saved[k].shape)} in {source}, model has {tuple(t.shape)}")
             t.copy_(saved[k].to(t.device, t.dtype))
+    return tensors
+
+
+def load_checkpoint(path: Path, model, optimizer=None, cfg: dict | None = None, recipe=None) -> dict:
+    """Restore trainable state (strictly), optimiser moments and the recipe's state; return the metadata."""
+    tensors, meta = load_tensors(path)
+    if cfg is not None:
+        check_compatible(meta, cfg, path)
+    tensors = load_trainable_state(model, tensors, f"checkpoint {path}")
     if optimizer is not None:
         params = dict(model.named_parameters())
         for k, v in tensors.items():

@@ -12,6 +12,7 @@ import copy
 import math
 from typing import Any, Callable
 
+from .data.protocol import check_scale as scale  # the one test-scale rule: [long, short] | "native" | null
 from .profiles import ConfigError
 
 
@@ -93,12 +94,6 @@ def list_of(item: Callable, length: int | None = None, optional: bool = False, n
             raise ConfigError(f"{key} must not be empty")
         return [item(x, f"{key}[{i}]") for i, x in enumerate(v)]
     return check
-
-
-def scale(v, key):
-    if v is None or v == "native":
-        return v
-    return list_of(integer(1), length=2)(v, key)
 
 
 def optional_str(v, key):
@@ -187,7 +182,7 @@ def _check_names(cfg: dict) -> None:
             unknown = sorted(set(opts) - set(accepted))
             if unknown:
                 raise ConfigError(f"unknown {kind}_options {unknown} for {kind} {name!r}; accepted: {accepted}")
-    needs = tuple(getattr(METHODS.get(cfg["method"]), "requires_recipe", ()) or ())
+    needs = tuple(METHODS.get(cfg["method"]).requires_recipe)
     if needs and cfg["recipe"] not in needs:  # e.g. FisherTune: its recipe estimates the selection it trains
         raise ConfigError(f"method {cfg['method']!r} runs under recipe {' or '.join(needs)} (which computes what it "
                           f"trains), got recipe {cfg['recipe']!r}")

@@ -66,14 +66,21 @@ class SegModel(nn.Module):
         h, w = self.vfm.grid_size(tuple(hw))
         return h * self.vfm.patch_size, w * self.vfm.patch_size
 
-    def canvas_labels(self, labels: torch.Tensor) -> torch.Tensor:
-        """B×H×W labels -> labels on the patch-aligned canvas the head predicts on."""
-        ch, cw = self.canvas_size(labels.shape[-2:])
-        if (ch, cw) == tuple(labels.shape[-2:]):
-            return labels
+    def to_canvas(self, maps: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
+        """B×H×W labels or B×C×H×W masks -> the patch-aligned canvas the head predicts on: padded
+        right/bottom with ``fill`` (pad mode) or nearest-resized (resize mode)."""
+        ch, cw = self.canvas_size(maps.shape[-2:])
+        if (ch, cw) == tuple(maps.shape[-2:]):
+            return maps
         if self.vfm.pad_mode == "pad":
-            return F.pad(labels, (0, cw - labels.shape[-1], 0, ch - labels.shape[-2]), value=IGNORE_INDEX)
-        return F.interpolate(labels[:, None].float(), size=(ch, cw), mode="nearest")[:, 0].long()
+            return F.pad(maps, (0, cw - maps.shape[-1], 0, ch - maps.shape[-2]), value=fill)
+        if maps.dim() == 3:  # B×H×W labels -> B×1×H×W floats for interpolate -> back
+            return F.interpolate(maps[:, None].float(), size=(ch, cw), mode="nearest")[:, 0].long()
+        return F.interpolate(maps, size=(ch, cw), mode="nearest")
+
+    def canvas_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """B×H×W labels -> labels on the canvas (padding is ignored)."""
+        return self.to_canvas(labels, IGNORE_INDEX)
 
     def loss(self, out: dict, labels: torch.Tensor, generator: torch.Generator | None = None) -> dict:
         return self.head.loss(out, self.canvas_labels(labels), generator=generator)
@@ -90,15 +97,13 @@ class SegModel(nn.Module):
     def predict(self, images: torch.Tensor, mode: str = "whole", crop: int = 512, stride: int = 341) -> torch.Tensor:
         """B×K×H×W class scores at the input size (whole or slide); a method with its own
         inference (``method.predict(model, images, mode, crop, stride)``) takes over."""
-        own = getattr(self.method, "predict", None)
-        if own is not None:
-            return own(self, images, mode, crop, stride)
+        if self.method.predict is not None:
+            return self.method.predict(self, images, mode, crop, stride)
         return default_predict(self, images, mode, crop, stride)
 
     def predict_stats(self) -> dict:
         """Statistics of the inference since the last call (e.g. VFMSeg's refined-window share)."""
-        fn = getattr(self.method, "predict_stats", None)
-        return fn() if fn is not None else {}
+        return self.method.predict_stats() if self.method.predict_stats is not None else {}
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Everything a checkpoint must hold: parameters that train + *persistent* head/method

@@ -67,9 +67,11 @@ def summary_line(rec: dict, tag: str, reused: bool = False) -> str:
 
 
 def variant(cfg: dict, **changes) -> dict:
-    """A copy of ``cfg`` with top-level or dotted keys changed (``**{"train.lr": 1e-4}``)."""
-    from .profiles import dotted_to_nested, merge
-    return merge(copy.deepcopy(cfg), dotted_to_nested(changes))
+    """A copy of ``cfg`` with top-level or dotted keys changed (``**{"train.lr": 1e-4}``); dotted option
+    keys add to the options, a whole ``*_options`` mapping replaces them; a method's own recipe applies
+    as in the CLI (:func:`dgsslib.profiles.with_method_recipe`)."""
+    from .profiles import dotted_to_nested, merge, with_method_recipe
+    return with_method_recipe(merge(copy.deepcopy(cfg), dotted_to_nested(changes)), named="recipe" in changes)
 
 
 def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = True, reuse: bool = True) -> dict:
@@ -160,17 +162,9 @@ def environment_report() -> dict:
 def load_trained(cfg: dict, run_dir: str | Path):
     """The model of a finished run: built from ``cfg`` and loaded strictly from ``run_dir/final.safetensors``
     (in eval mode). For pictures and extra evaluations after :func:`train_and_eval`."""
-    from .checkpoint import CheckpointMismatch, load_tensors
+    from .checkpoint import load_tensors, load_trainable_state
     from .model import build_model
     path = Path(run_dir) / "final.safetensors"
-    tensors, _ = load_tensors(path)
     model = build_model(cfg, verbose=False)
-    saved = {k[len("model."):]: v for k, v in model.method.unpack_state({f"model.{k}": v for k, v in tensors.items()}).items()}
-    model_state = model.trainable_state()
-    if set(saved) != set(model_state):
-        raise CheckpointMismatch(f"{path} does not fit this config: missing {sorted(set(model_state) - set(saved))[:4]}, "
-                                 f"unexpected {sorted(set(saved) - set(model_state))[:4]}")
-    with torch.no_grad():
-        for k, t in model_state.items():
-            t.copy_(saved[k].to(t.device, t.dtype))
+    load_trainable_state(model, load_tensors(path)[0], path)
     return model.eval()

@@ -103,6 +103,12 @@ class ConfigError(ValueError):
     pass
 
 
+class OptionPatch(dict):
+    """Options given one by one (``recipe_options.t2=40``, ``--option r=4``): :func:`merge` adds them to
+    the options already there. A plain mapping for a ``*_options`` key replaces the options whole
+    (``variant(cfg, recipe="supervised", recipe_options={})``): the one layering rule of the kit."""
+
+
 def merge(base: dict, over: dict, path: str = "") -> dict:
     """Recursive merge that refuses keys ``base`` does not have."""
     out = copy.deepcopy(base)
@@ -110,7 +116,9 @@ def merge(base: dict, over: dict, path: str = "") -> dict:
         where = f"{path}{k}"
         if k not in base:
             raise ConfigError(f"unknown config key {where!r}; allowed here: {', '.join(sorted(base))}")
-        if isinstance(base[k], dict) and k not in OPEN_KEYS:
+        if k in OPEN_KEYS and isinstance(v, OptionPatch) and isinstance(base[k], dict):
+            out[k] = {**base[k], **copy.deepcopy(dict(v))}
+        elif isinstance(base[k], dict) and k not in OPEN_KEYS:
             if not isinstance(v, dict):
                 raise ConfigError(f"config key {where!r} must be a mapping, got {v!r}")
             out[k] = merge(base[k], v, where + ".")
@@ -120,12 +128,14 @@ def merge(base: dict, over: dict, path: str = "") -> dict:
 
 
 def dotted_to_nested(flat: dict[str, Any]) -> dict:
-    """{"train.lr": 1e-3} -> {"train": {"lr": 1e-3}} (method_options/head_options stay flat)."""
+    """{"train.lr": 1e-3} -> {"train": {"lr": 1e-3}}; ``recipe_options.t2`` -> an :class:`OptionPatch`
+    (added to the options already there by :func:`merge`; option names stay flat)."""
     out: dict = {}
     for key, val in flat.items():
         parts = key.split(".")
         if parts[0] in OPEN_KEYS and len(parts) > 1:
             parts = [parts[0], ".".join(parts[1:])]
+            out.setdefault(parts[0], OptionPatch())
         node = out
         for p in parts[:-1]:
             node = node.setdefault(p, {})
@@ -191,4 +201,16 @@ def check_notebook_params(profile: str, seed: Any, overrides: Any) -> dict:
         raise ConfigError(f"SEED must be an int, got {seed!r}")
     if not isinstance(overrides, dict):
         raise ConfigError(f"OVERRIDES must be a dict of config overrides, got {type(overrides).__name__}")
-    return resolve(profile, dotted_to_nested(overrides) if any("." in k for k in overrides) else overrides)
+    nested = dotted_to_nested(overrides) if any("." in k for k in overrides) else overrides
+    return with_method_recipe(resolve(profile, nested), named="recipe" in nested)
+
+
+def with_method_recipe(cfg: dict, named: bool) -> dict:
+    """A method may bring its own step (``default_recipe``: FisherTune's phases, VFMSeg's two views):
+    it replaces the default ``supervised`` recipe unless the caller named a recipe. Used by the CLI,
+    the notebooks' parameters cell and :func:`dgsslib.notebook.variant` alike."""
+    if named or cfg.get("recipe") != "supervised":
+        return cfg
+    from .adapters import METHODS
+    own = METHODS.get(cfg["method"]).default_recipe if cfg.get("method") in METHODS else None
+    return {**cfg, "recipe": own} if own else cfg

@@ -227,7 +227,7 @@ def config_from_args(a) -> dict:
     """The run's config. Fresh: profile < --config < flags < --set/--option. With --resume: the
     stored ``config.json`` < the same layers, so repeating the original command (or giving no
     flag at all) reproduces it and any change shows up as a difference."""
-    from .profiles import dotted_to_nested, load_config_file, merge, parse_value, resolve
+    from .profiles import dotted_to_nested, load_config_file, merge, parse_value, resolve, with_method_recipe
     stored = stored_config(a.work_dir) if a.resume else None
     if stored is not None:
         cfg = merge(stored, {"profile": a.profile}) if a.profile else stored
@@ -246,12 +246,7 @@ def config_from_args(a) -> dict:
         flat[f"method_options.{k}"] = parse_value(v)
     cfg = merge(cfg, dotted_to_nested(flat))
     named = "recipe" in flat or (a.config and "recipe" in load_config_file(a.config))
-    if stored is None and not named:  # a method may bring its own step (FisherTune's phases)
-        from .adapters import METHODS
-        own = getattr(METHODS.get(cfg["method"]), "default_recipe", None) if cfg["method"] in METHODS else None
-        if own and cfg["recipe"] == "supervised":
-            cfg["recipe"] = own
-    return cfg
+    return cfg if stored is not None else with_method_recipe(cfg, named)
 
 
 def user_errors() -> tuple:

@@ -48,6 +48,20 @@ class Method(nn.Module):
     # parameter-name fragments that get no weight decay (norms, tokens, scales, ...)
     no_decay_keys: tuple[str, ...] = ()
 
+    # -- optional hooks: None / empty means "the kit's default"; a method sets what it needs ------------
+    #: the recipe the method brings (``--method vfmseg`` trains its two-view step unless a recipe is named)
+    default_recipe: str | None = None
+    #: recipes the method cannot train without (checked with the config: FisherTune needs its phases)
+    requires_recipe: tuple[str, ...] = ()
+    #: ``predict(model, images, mode, crop, stride) -> B×K×H×W``: the method's own inference (VFMSeg's
+    #: coarse-to-fine); None = :func:`dgsslib.inference.default_predict`
+    predict = None
+    #: ``predict_stats() -> dict``: statistics of its inference since the last call, merged into eval results
+    predict_stats = None
+    #: ``set_scores(scores)``: a selection method's ranking input (FisherTune, ChildTune); the fishertune
+    #: recipe refuses a method without it
+    set_scores = None
+
     def __init__(self, **options: Any):
         super().__init__()
         self.options = dict(options)

@@ -23,6 +23,8 @@ import contextlib
 
 import torch
 
+from .base import Recipe
+
 
 def ema_alpha(t: int, alpha: float) -> float:
     """α_t = min(1 − 1/(t+1), α) for iteration t ≥ 0."""
@@ -84,3 +86,20 @@ class EMATeacher:
             raise ValueError(f"teacher state is missing {missing[:4]}")
         for k, sh in self.shadow.items():
             sh.copy_(tensors[k].to(sh.device, sh.dtype))
+
+
+class TeacherRecipe(Recipe):
+    """A recipe with an EMA teacher (``self.teacher``, made in ``setup``): updated after every step,
+    its shadow tensors checkpointed as ``recipe.teacher.*`` (self-training, Rein-A)."""
+
+    teacher: EMATeacher | None = None
+
+    def after_step(self, model, step):
+        self.teacher.update(model, step + 1)  # DAFormer: at the start of t = step+1, from θ_step
+
+    def state_tensors(self):
+        return {f"teacher.{k}": v for k, v in self.teacher.state_tensors().items()}
+
+    def load_state_tensors(self, tensors):
+        self.teacher.load_state_tensors({k[len("teacher."):]: v for k, v in tensors.items()})
+

@@ -57,7 +57,7 @@ class FisherTuneRecipe(Recipe):
     # ------------------------------------------------------------------ setup
     def setup(self, model, cfg):
         method = model.method
-        if not hasattr(method, "set_scores"):
+        if method.set_scores is None:
             raise ValueError(f"recipe fishertune needs a selection method (fishertune, childtune), got {method.name!r}")
         T = int(cfg["train"]["max_steps"])
         self.t1, self.t2 = phase_steps(self.t1_opt, T, "t1"), phase_steps(self.t2_opt, T, "t2")
@@ -68,7 +68,7 @@ class FisherTuneRecipe(Recipe):
         if torch.distributed.is_available() and torch.distributed.is_initialized() and \
                 torch.distributed.get_world_size() > 1:
             raise ValueError("recipe fishertune runs on one process: its T2 accumulators are per process")
-        method.tune_start, method.tune_steps = self.t1 + self.t2, T - self.t1 - self.t2
+        method.set_schedule(self.t1, self.t2, T)
         self.model = model
         names = list(method.theta)
         self.needs_xp = method.score in ("drfim", "delta")
@@ -87,12 +87,12 @@ class FisherTuneRecipe(Recipe):
                 self.post_opt[key] = torch.optim.Adam(self.post[key].parameters(), lr=method.sgvb_lr)
 
     def phase(self, step):
-        return "warmup" if step < self.t1 else "estimate" if step < self.t1 + self.t2 else "tune"
+        return self.model.method.phase_at(step)  # the method holds the schedule
 
     # ------------------------------------------------------------------ the algorithm box
     def step(self, model, batches, step):
         method, src = model.method, batches["source"]
-        method.phase = self.phase(step)
+        method.clock = step
         if method.phase != "estimate":  # Step 1 / Step 3: the segmentation loss (eq. 1)
             out = model.loss(self.forward(src["image"]), src["label"], generator=self.generator)
             if method.phase == "tune":
@@ -195,7 +195,7 @@ class FisherTuneRecipe(Recipe):
         return combine(m.score, fx, fxp, **kw)
 
     def after_step(self, model, step):
-        model.method.phase = self.phase(step + 1)
+        model.method.clock = step + 1
 
     def state_meta(self):
         """γ (when "auto") and the Fig. 6 sensitivity summary: ``<ckpt>.json["recipe_state"]``."""

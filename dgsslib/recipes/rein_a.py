@@ -40,8 +40,7 @@ from ..uda.classmix import class_mix, strong_augment
 from ..uda.masking import apply_mask, block_mask
 from ..uda.pseudo_label import SCORES, pseudo_labels, query_losses, query_targets
 from ..uda.regions import REGION_SOURCES, mix_region_maps, oracle_regions, region_masks, slic_regions
-from .base import Recipe
-from .ema import EMATeacher
+from .ema import EMATeacher, TeacherRecipe
 
 
 def normalized_nll(S: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -66,24 +65,14 @@ def init_path(path: str | Path) -> Path:
     return p
 
 
-@torch.no_grad()
 def load_source_only(model, path: str | Path) -> None:
     """Copy a source-only run's trained tensors (Rein-G + decoder) into ``model``, strictly."""
-    from ..checkpoint import CheckpointMismatch, load_tensors
+    from ..checkpoint import load_tensors, load_trainable_state
     p = init_path(path)
-    tensors, meta = load_tensors(p)
-    if not any(k.startswith("model.") for k in tensors):      # final.safetensors stores bare names
-        tensors = {f"model.{k}": v for k, v in tensors.items()}
-    saved = {k[len("model."):]: v for k, v in model.method.unpack_state(tensors).items() if k.startswith("model.")}
-    state = model.trainable_state()
-    if set(saved) != set(state) or any(saved[k].shape != t.shape for k, t in state.items()):
-        raise CheckpointMismatch(f"rein_a init: {p} was not trained with this method/head (missing "
-                                 f"{sorted(set(state) - set(saved))[:4]}, unexpected {sorted(set(saved) - set(state))[:4]})")
-    for k, t in state.items():
-        t.copy_(saved[k].to(t.device, t.dtype))
+    load_trainable_state(model, load_tensors(p)[0], f"rein_a init: {p}")
 
 
-class ReinA(Recipe):
+class ReinA(TeacherRecipe):
     """Source + ClassMix + masked-target branches, EMA teacher and the STM (Rein++ Algorithm 1)."""
 
     name = "rein_a"
@@ -154,11 +143,7 @@ class ReinA(Recipe):
             with torch.no_grad(), self.teacher.applied(model), self.autocast():
                 feats = model.features(images)
         masks, valid = region_masks(regions, model.stm.num_queries)            # B × Q × H × W, B × Q
-        ch, cw = model.canvas_size(images.shape[-2:])
-        if model.vfm.pad_mode == "pad":
-            masks = F.pad(masks, (0, cw - masks.shape[-1], 0, ch - masks.shape[-2]))
-        else:
-            masks = F.interpolate(masks, size=(ch, cw), mode="nearest")
+        masks = model.to_canvas(masks)                                          # empty outside the image
         with self.autocast():
             return model.stm(feats, masks, valid)
 
@@ -224,12 +209,3 @@ class ReinA(Recipe):
                 terms["loss_stm_mask"] = l.detach()
         terms["loss"] = total
         return terms
-
-    def after_step(self, model, step):
-        self.teacher.update(model, step + 1)
-
-    def state_tensors(self):
-        return {f"teacher.{k}": v for k, v in self.teacher.state_tensors().items()}
-
-    def load_state_tensors(self, tensors):
-        self.teacher.load_state_tensors({k[len("teacher."):]: v for k, v in tensors.items()})

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.labels import IGNORE_INDEX
-from .base import Recipe
-from .ema import EMATeacher
+from .ema import EMATeacher, TeacherRecipe
 
 
 def confidence_weight(probs: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,7 +27,7 @@ def confidence_weight(probs: torch.Tensor, tau: float) -> tuple[torch.Tensor, to
     return label, (conf > tau).float().mean(dim=(1, 2))
 
 
-class SelfTraining(Recipe):
+class SelfTraining(TeacherRecipe):
     """Source supervision + confidence-weighted pseudo-labels from an EMA teacher on the target."""
 
     name = "self_training"
@@ -66,12 +65,3 @@ class SelfTraining(Recipe):
         l_pl = (ce * w).mean()
         return {"loss": src_losses["loss"] + self.weight * l_pl, "loss_source": src_losses["loss"],
                 "loss_pseudo": l_pl, "pseudo_weight": q.mean()}
-
-    def after_step(self, model, step):
-        self.teacher.update(model, step + 1)  # DAFormer: at the start of t = step+1, from θ_step
-
-    def state_tensors(self):
-        return {f"teacher.{k}": v for k, v in self.teacher.state_tensors().items()}
-
-    def load_state_tensors(self, tensors):
-        self.teacher.load_state_tensors({k[len("teacher."):]: v for k, v in tensors.items()})

@@ -111,8 +111,10 @@ class FisherTune(Method):
         self.backbone_lr_mult = float(lr_mult)
         self.dsu = DSU(p=1.0, factor=float(dsu_factor), embed=True, blocks=blocks)
         self.domain_weight = domain_weight(float(dsu_factor), float(dsu_factor))
-        self.phase = "tune"            # set by the recipe each step: warmup | estimate | tune
-        self.tune_start, self.tune_steps = 0, 1
+        # Algorithm 1's schedule (set by the recipe, :meth:`set_schedule`) and the step it is at (the
+        # recipe's clock): the phase is computed here and nowhere else
+        self.warmup_steps, self.tune_start, self.tune_steps = 0, 0, 1
+        self.clock: int | None = None
         self._cache: tuple | None = None
 
     # ------------------------------------------------------------------ attach
@@ -140,6 +142,20 @@ class FisherTune(Method):
         for w, _ in self.theta.values():
             w.requires_grad_(True)
         return self
+
+    # ------------------------------------------------------------------ Algorithm 1's phases
+    def set_schedule(self, t1: int, t2: int, max_steps: int) -> None:
+        """T1 warm-up steps, T2 estimation steps, the rest (max_steps − T1 − T2) masked fine-tuning."""
+        self.warmup_steps, self.tune_start, self.tune_steps = t1, t1 + t2, max_steps - t1 - t2
+
+    def phase_at(self, step: int) -> str:
+        """``warmup`` (t < T1) | ``estimate`` (T1 ≤ t < T1+T2) | ``tune``."""
+        return "warmup" if step < self.warmup_steps else "estimate" if step < self.tune_start else "tune"
+
+    @property
+    def phase(self) -> str:
+        """The phase at the recipe's clock (``tune`` outside a phased run)."""
+        return "tune" if self.clock is None else self.phase_at(self.clock)
 
     @property
     def backbone_no_grad(self) -> bool:  # T1: the VFM runs frozen (decoder warm-up)

@@ -54,7 +54,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..heads.mask2former.point_sample import no_autocast, point_sample, uncertain_points
+from ..heads.mask2former.criterion import class_ce, dice_per_mask, sampled_points
+from ..heads.mask2former.point_sample import no_autocast
 
 SCORES = ("normalized", "raw", "softmax")
 
@@ -171,11 +172,8 @@ def query_losses(student_logits: Tensor, student_masks: Tensor, targets: QueryTa
     if labels.numel() and (labels.min() < 0 or labels.max() > k):
         raise ValueError(f"target labels must be in [0, {k}] (K = {k} is void)")
     with no_autocast(student_logits.device):
-        w = torch.ones(k + 1, device=student_logits.device)
-        w[k] = no_object_weight
-        # B × Q × (K+1) → (B·Q) × (K+1); query i of the student against target i
-        loss_cls = F.cross_entropy(student_logits.float().flatten(0, 1), labels.flatten(), weight=w,
-                                   reduction="sum") / w[labels].sum()
+        # query i of the student against target i (no matching)
+        loss_cls = class_ce(student_logits, labels, no_object_weight)
         keep = labels != k                                                # B × Q
         pred = student_masks.float()[keep]                                # N × h × w
         gt = masks.to(pred.device).float()[keep]                          # N × h' × w'
@@ -186,13 +184,10 @@ def query_losses(student_logits: Tensor, student_masks: Tensor, targets: QueryTa
             if num_points is None:
                 pred_p, gt_p = pred.flatten(1), gt.flatten(1)             # N × (h·w)
             else:
-                coords = uncertain_points(pred.detach()[:, None], num_points, oversample_ratio,
-                                          importance_sample_ratio, generator)   # N × P × 2
-                gt_p = point_sample(gt[:, None], coords)[:, 0]            # N × 1 × P → N × P
-                pred_p = point_sample(pred[:, None], coords)[:, 0]        # N × P
+                pred_p, gt_p = sampled_points(pred, gt, num_points, oversample_ratio, importance_sample_ratio,
+                                              generator)                  # N × P each
             loss_mask = F.binary_cross_entropy_with_logits(pred_p, gt_p, reduction="none").mean(-1).sum() / n
-            sig = pred_p.sigmoid()
-            loss_dice = (1 - (2 * (sig * gt_p).sum(-1) + 1.0) / (sig.sum(-1) + gt_p.sum(-1) + 1.0)).sum() / n
+            loss_dice = dice_per_mask(pred_p, gt_p).sum() / n
         out = {"loss_cls": class_weight * loss_cls, "loss_mask": mask_weight * loss_mask,
                "loss_dice": dice_weight * loss_dice}
     out["loss"] = out["loss_cls"] + out["loss_mask"] + out["loss_dice"]

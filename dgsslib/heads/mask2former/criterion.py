@@ -39,6 +39,30 @@ def semantic_to_targets(label: Tensor, ignore_index: int = 255) -> tuple[Tensor,
     return classes.long(), masks
 
 
+def class_ce(logits: Tensor, target: Tensor, no_object_weight: float) -> Tensor:
+    """Σ_q w[y_q] · CE(cls_q, y_q) / Σ_q w[y_q] with w = [1]*K + [no_object_weight]; logits B × Q × (K+1)."""
+    w = torch.ones(logits.shape[-1], device=logits.device)
+    w[-1] = no_object_weight
+    # B × Q × (K+1) → (B·Q) × (K+1)
+    return F.cross_entropy(logits.float().flatten(0, 1), target.flatten(), weight=w, reduction="sum") / w[target].sum()
+
+
+def sampled_points(pred: Tensor, gt: Tensor, num_points: int, oversample_ratio: float,
+                   importance_sample_ratio: float, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Mask logits N × h × w and targets N × H × W at the same importance-sampled points: (N × P, N × P)."""
+    pred = pred.float()[:, None]                                                      # N × 1 × h × w
+    coords = uncertain_points(pred.detach(), num_points, oversample_ratio, importance_sample_ratio, generator)
+    with torch.no_grad():
+        gt_pts = point_sample(gt.float()[:, None], coords)[:, 0]                      # N × P
+    return point_sample(pred, coords)[:, 0], gt_pts
+
+
+def dice_per_mask(pred_pts: Tensor, gt_pts: Tensor) -> Tensor:
+    """1 − (2 Σ_p σ(m)·g + 1) / (Σ_p σ(m) + Σ_p g + 1), one value per mask (N × P → N)."""
+    sig = pred_pts.sigmoid()
+    return 1 - (2 * (sig * gt_pts).sum(-1) + 1.0) / (sig.sum(-1) + gt_pts.sum(-1) + 1.0)
+
+
 class SetCriterion:
     def __init__(self, num_classes: int, matcher: HungarianMatcher | None = None,
                  class_weight: float = 2.0, mask_weight: float = 5.0, dice_weight: float = 5.0,
@@ -52,11 +76,6 @@ class SetCriterion:
         self.importance_sample_ratio = importance_sample_ratio
         self.ignore_index = ignore_index
 
-    def ce_weights(self, device) -> Tensor:
-        w = torch.ones(self.num_classes + 1, device=device)
-        w[-1] = self.no_object_weight
-        return w
-
     def single(self, logits: Tensor, masks: Tensor, gt_labels: list[Tensor], gt_masks: list[Tensor],
                indices: list[tuple[Tensor, Tensor]], generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """Losses of one decoder output: logits B × Q × (K+1), masks B × Q × h × w, matched by
@@ -65,10 +84,7 @@ class SetCriterion:
         target = torch.full((b, nq), self.num_classes, dtype=torch.long, device=logits.device)
         for i, (src, tgt) in enumerate(indices):
             target[i, src] = gt_labels[i][tgt]
-        w = self.ce_weights(logits.device)
-        # B × Q × (K+1) → (B·Q) × (K+1)
-        loss_cls = F.cross_entropy(logits.float().flatten(0, 1), target.flatten(), weight=w,
-                                   reduction="sum") / w[target].sum()
+        loss_cls = class_ce(logits, target, self.no_object_weight)
 
         num_masks = torch.tensor(float(sum(len(s) for s, _ in indices)), device=logits.device)
         if dist.is_available() and dist.is_initialized():
@@ -80,17 +96,11 @@ class SetCriterion:
             zero = masks.float().sum() * 0.0
             return {"loss_cls": self.class_weight * loss_cls, "loss_mask": zero, "loss_dice": zero}
         gt = torch.cat([gt_masks[i][tgt] for i, (_, tgt) in enumerate(indices)])     # N × H × W
-        pred = pred.float()[:, None]                                                  # N × 1 × h × w
-        coords = uncertain_points(pred.detach(), self.num_points, self.oversample_ratio,
-                                  self.importance_sample_ratio, generator)          # N × P × 2
-        with torch.no_grad():
-            gt_pts = point_sample(gt.float()[:, None], coords)[:, 0]                  # N × P
-        pred_pts = point_sample(pred, coords)[:, 0]                                   # N × P
+        pred_pts, gt_pts = sampled_points(pred, gt, self.num_points, self.oversample_ratio,
+                                          self.importance_sample_ratio, generator)  # N × P each
         loss_mask = F.binary_cross_entropy_with_logits(pred_pts, gt_pts, reduction="sum") / (
             num_masks * self.num_points)
-        sig = pred_pts.sigmoid()
-        dice = 1 - (2 * (sig * gt_pts).sum(-1) + 1.0) / (sig.sum(-1) + gt_pts.sum(-1) + 1.0)
-        loss_dice = dice.sum() / num_masks
+        loss_dice = dice_per_mask(pred_pts, gt_pts).sum() / num_masks
         return {"loss_cls": self.class_weight * loss_cls, "loss_mask": self.mask_weight * loss_mask,
                 "loss_dice": self.dice_weight * loss_dice}
 
