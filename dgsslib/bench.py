@@ -134,7 +134,7 @@ def run_bench(backbone: str, method: str, batch: int, crop: int, steps: int = 10
               weight_decay: float = 0.05, seed: int = 0, progress: bool = True) -> dict:
     """Run ``warmup`` + ``steps`` training steps on synthetic data; return the measurements."""
     from .optim import apply_grad_masks, apply_masked_weight_decay, build_optimizer
-    from .runtime import amp_dtype
+    from .engine.runtime import amp_dtype
     if steps < 1 or warmup < 0 or batch < 1 or crop < 1:
         raise ValueError(f"need steps >= 1, warmup >= 0, batch >= 1, crop >= 1 "
                          f"(got steps={steps}, warmup={warmup}, batch={batch}, crop={crop})")

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from .profiles import check_notebook_params
-from .records import device_info, write_json
+from .engine.records import device_info, write_json
 from .results.provenance import ROOT, benchmark_version, current_code, dirty_paths, git_commit, is_current, \
     provenance, provenance_flags
 
@@ -75,7 +75,7 @@ def variant(cfg: dict, **changes) -> dict:
 
 
 def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = True, reuse: bool = True) -> dict:
-    """Train one configuration (``dgsslib.train.fit``), print its one-line summary, return its record.
+    """Train one configuration (``dgsslib.engine.train.fit``), print its one-line summary, return its record.
 
     With ``reuse=True`` a finished run in ``work_root/tag`` is not trained again when its config is
     the same and it is current by the rule the README table uses
@@ -87,7 +87,7 @@ def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = 
     """
     import json
 
-    from .train import fit
+    from .engine.train import fit
     work = Path(work_root) / tag
     done = work / "results.json"
     canon = json.loads(json.dumps(cfg, default=str))

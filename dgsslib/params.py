@@ -20,7 +20,7 @@ Full's trainable count) depend on it: DINOv2-L has 304,198,656 parameters at pat
 ``--patch-size native`` keeps the native patch.
 
 ``--paper-tables`` prints Rein++ Tables III, V, VI and VIII: ours vs the paper
-(see :mod:`dgsslib.paper_tables`). Taught in ``notebooks/10_rein_g.ipynb``.
+(see :mod:`dgsslib.papers.rein`). Taught in ``notebooks/10_rein_g.ipynb``.
 
 ``--decoders`` prints VFMSeg's decode heads at DINOv2-L widths (:data:`VFMSEG_DECODER_ROWS`: VFMNet,
 MGRNet with ``decoder=official`` and ``decoder=paper``) and its LoRA count; the paper prints no
@@ -36,7 +36,9 @@ import json
 import sys
 from typing import Any
 
-from .paper_tables import CT_PARAMS_STATEMENT, FT_PARAM_ROWS, PAPER, PARAM_ROWS, TABLE_TITLES
+from .papers.causal_tune import CT_PARAMS_STATEMENT
+from .papers.fishertune import FT_PARAM_ROWS
+from .papers.rein import PAPER, PARAM_ROWS, TABLE_TITLES
 from .profiles import parse_value  # the one CLI value parser (re-exported)
 
 

@@ -191,7 +191,7 @@ def per_class_heatmap(results: Mapping[str, Mapping], title: str = "per-class Io
     ``title`` should name the run it shows (method, profile, steps, seed)."""
     doms = [d for d, r in results.items() if isinstance(r, Mapping) and "per_class" in r]
     if not doms:
-        raise ValueError("per_class_heatmap needs records with a 'per_class' entry (dgsslib.evaluate)")
+        raise ValueError("per_class_heatmap needs records with a 'per_class' entry (dgsslib.engine.evaluate)")
     mat = np.array([[np.nan if results[d]["per_class"].get(c) is None else results[d]["per_class"][c]
                      for d in doms] for c in CLASSES], dtype=np.float64)
     fig = Figure(figsize=(0.8 * len(doms) + 2.6, 6.2), layout="constrained")

@@ -90,13 +90,26 @@ def build(src_path: Path, check: bool = False) -> bool:
         print(f"{target.name} is out of date with src/{src_path.name}: run python notebooks/build.py")
         return False
     prev = {c.source: c for c in old.cells if c.cell_type == "code"} if old else {}
-    for c in cells:  # keep outputs of unchanged code cells
-        if c.cell_type == "code" and c.source in prev:
-            c.outputs, c.execution_count = prev[c.source].outputs, prev[c.source].execution_count
+    moved = {import_neutral(c.source): c for c in old.cells if c.cell_type == "code"} if old else {}
+    for c in cells:  # keep outputs of unchanged code cells (a module that only moved changes no output)
+        if c.cell_type != "code":
+            continue
+        same = prev.get(c.source) or moved.get(import_neutral(c.source))
+        if same is not None:
+            c.outputs, c.execution_count = same.outputs, same.execution_count
     nb = clean(nbformat.v4.new_notebook(cells=cells))
     nbformat.write(nb, target)
     print(f"wrote {target.relative_to(ROOT)}")
     return True
+
+
+IMPORT_LINE = re.compile(r"^(\s*)from\s+[\w.]+\s+import\s+(.*)$")
+
+
+def import_neutral(source: str) -> str:
+    """The cell's source with each ``from <module> import names`` reduced to its names: two cells that
+    differ only in where a module lives (a moved file) compare equal, anything else does not."""
+    return "\n".join(IMPORT_LINE.sub(r"\1import \2", line) for line in source.splitlines())
 
 
 # ----------------------------------------------------------------------------------------- clean

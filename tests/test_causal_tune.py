@@ -252,7 +252,7 @@ def test_on_a_vfm_prefix_untouched_and_trains(mode):
 
 
 def test_transcribed_paper_tables_are_consistent():
-    from dgsslib.paper_tables import CT_TABLE_1, CT_TABLE_2, CT_TABLE_3
+    from dgsslib.papers.causal_tune import CT_TABLE_1, CT_TABLE_2, CT_TABLE_3
 
     rows = [r["citys2acdc"] for r in CT_TABLE_1 + CT_TABLE_2 + CT_TABLE_3 if r["citys2acdc"]["Night"] is not None]
     bad = [r for r in rows if abs(np.mean([r[k] for k in ("Night", "Snow", "Fog", "Rain")]) - r["Avg."]) > 0.051]

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from dgsslib.adapters.base import Method
 from dgsslib.checkpoint import CheckpointMismatch, load_trainable_state
-from dgsslib.config_check import validate
+from dgsslib.engine.validation import validate
 from dgsslib.heads.mask2former.criterion import class_ce, dice_per_mask
 from dgsslib.model import build_model
 from dgsslib.notebook import variant
@@ -97,3 +97,14 @@ def test_teacher_recipes_share_one_teacher_state_and_hooks_are_declared():
     for hook in ("predict", "predict_stats", "set_scores", "default_recipe"):
         assert getattr(Method, hook) is None
     assert Method.requires_recipe == ()
+
+
+def test_readme_layout_is_generated_from_the_tree_and_nothing_cites_files_outside_the_repository():
+    from pathlib import Path
+
+    from dgsslib import layout
+    assert layout.main(["--check"]) == 0
+    root = Path(layout.ROOT)
+    offenders = [str(p.relative_to(root)) for folder in ("dgsslib", "notebooks/src") for p in (root / folder).rglob("*.py")
+                 if "shared/" in p.read_text()]
+    assert offenders == []

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import torch
 
-from dgsslib.evaluate import confusion_matrix, iou_from_confusion, predict, resize_keep_ratio
+from dgsslib.engine.evaluate import confusion_matrix, iou_from_confusion, predict, resize_keep_ratio
 from dgsslib.inference import slide_scores as slide_probs
 
 

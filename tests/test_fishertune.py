@@ -13,12 +13,12 @@ from safetensors.torch import load_file
 
 from dgsslib.adapters import build_method
 from dgsslib.backbones import load_vfm
-from dgsslib.config_check import validate
+from dgsslib.engine.validation import validate
 from dgsslib.model import build_model
 from dgsslib.profiles import ConfigError, resolve
 from dgsslib.selection.fisher import FisherAccumulator, candidate_masks, combine, part_summary, theta_tensors
 from dgsslib.selection.schedule import selected_count, selected_fraction
-from dgsslib.train import fit
+from dgsslib.engine.train import fit
 
 from test_train import ROOT, _run, cli
 

@@ -1,4 +1,4 @@
-"""dgsslib.freq: transforms against direct formulas / scipy, exact inverses, and the filters' shapes."""
+"""dgsslib.adapters.freq: transforms against direct formulas / scipy, exact inverses, and the filters' shapes."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dgsslib import freq
+from dgsslib.adapters import freq
 
 SIZES = [(1, 1), (3, 4), (5, 7), (8, 16), (16, 16), (9, 2)]
 

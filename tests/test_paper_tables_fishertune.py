@@ -1,4 +1,4 @@
-"""The transcribed FisherTune tables (dgsslib.paper_tables_fishertune): structure and the paper's own sums."""
+"""The transcribed FisherTune tables (dgsslib.papers.fishertune): structure and the paper's own sums."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,7 +10,7 @@ from statistics import fmean
 import pytest
 
 import dgsslib
-from dgsslib import paper_tables_fishertune as FT
+from dgsslib.papers import fishertune as FT
 
 # the registry module alone (stdlib only): importing the dgsslib.backbones package pulls in torch + timm
 _spec = importlib.util.spec_from_file_location(
@@ -55,7 +55,7 @@ def test_table_1_averages_except_the_documented_rows():
 
 
 def test_table_2_and_3_means_and_shapes():
-    from dgsslib.paper_tables import CITYSCAPES_CLASSES
+    from dgsslib.papers.rein import CITYSCAPES_CLASSES
 
     assert FT.FT_CLASSES == CITYSCAPES_CLASSES
     assert len(FT.FT_TABLE_2) == 24

@@ -1,4 +1,4 @@
-"""``python -m dgsslib.params`` (CLI, meta device) and the paper data in dgsslib.paper_tables."""
+"""``python -m dgsslib.params`` (CLI, meta device) and the paper data in dgsslib.papers.rein."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dgsslib import paper_tables as PT
+from dgsslib.papers import rein as PT
 from dgsslib import params as P
 from dgsslib.params import main, parse_options, parse_value
 

@@ -1,4 +1,4 @@
-"""DSU feature perturbation (dgsslib.perturb): eq. 6 against an explicit-loop computation, the new
+"""DSU feature perturbation (dgsslib.selection.perturb): eq. 6 against an explicit-loop computation, the new
 token statistics, identity cases, gradients, the hook's switches and an end-to-end tiny-VFM run."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dgsslib.backbones.vfm import load_vfm
-from dgsslib.perturb import DSU, domain_weight, dsu, token_statistics
+from dgsslib.selection.perturb import DSU, domain_weight, dsu, token_statistics
 
 
 def gen(seed: int = 0) -> torch.Generator:

@@ -46,14 +46,17 @@ def _tree(root, files):
 
 def test_closure_is_static_and_transitive_with_parent_packages_and_no_observers(tmp_path):
     reader = _tree(tmp_path, {
-        "dgsslib/__init__.py": "", "dgsslib/train.py": "from . import loop\n",
-        "dgsslib/loop.py": "from .engine.progress import bar\ndef f():\n    from .pkg.mod import g\n",
+        "dgsslib/__init__.py": "", "dgsslib/cli.py": "", "dgsslib/engine/__init__.py": "",
+        "dgsslib/engine/train.py": "from . import loop\n",
+        "dgsslib/engine/loop.py": "from ..progress import bar\nfrom ..results.provenance import p\n"
+                                  "def f():\n    from ..pkg.mod import g\n",
         "dgsslib/pkg/__init__.py": "", "dgsslib/pkg/mod.py": "import dgsslib.leaf\n", "dgsslib/leaf.py": "",
-        "dgsslib/engine/__init__.py": "", "dgsslib/engine/progress.py": "from ..unused import x\n",
-        "dgsslib/unused.py": "", "dgsslib/results/__init__.py": ""})
-    got = set(C.closure(C.ENGINE, reader))
-    assert got == {"dgsslib/__init__.py", "dgsslib/train.py", "dgsslib/loop.py", "dgsslib/pkg/__init__.py",
-                   "dgsslib/pkg/mod.py", "dgsslib/leaf.py", "dgsslib/engine/__init__.py"}
+        "dgsslib/progress.py": "from .unused import x\n", "dgsslib/unused.py": "",
+        "dgsslib/results/__init__.py": "", "dgsslib/results/provenance.py": "from ..unused import x\n"})
+    got = set(C.closure(["dgsslib.engine.train"], reader))
+    assert got == {"dgsslib/__init__.py", "dgsslib/engine/__init__.py", "dgsslib/engine/train.py",
+                   "dgsslib/engine/loop.py", "dgsslib/pkg/__init__.py", "dgsslib/pkg/mod.py", "dgsslib/leaf.py"}
+    assert set(C.dependencies({}, reader)) == got  # the engine entry found in the tree
 
 
 def test_dependencies_do_not_depend_on_what_the_process_imported():
@@ -72,9 +75,9 @@ def test_comments_and_blank_lines_everywhere_change_no_dependency(tmp_path):
     for f in (tmp_path / "dgsslib").rglob("*.py"):
         f.write_text(f.read_text() + "\n# a comment appended by a test\n\n")
     assert C.dependencies(CFG, C.TreeReader(tmp_path)) == C.dependencies(CFG)
-    loop = tmp_path / "dgsslib/loop.py"
+    loop = tmp_path / "dgsslib/engine/loop.py"
     loop.write_text(loop.read_text() + "\nEXTRA = 1\n")
-    assert C.diff(C.dependencies(CFG), C.dependencies(CFG, C.TreeReader(tmp_path))) == ["dgsslib/loop.py"]
+    assert C.diff(C.dependencies(CFG), C.dependencies(CFG, C.TreeReader(tmp_path))) == ["dgsslib/engine/loop.py"]
 
 
 def test_git_reader_reads_a_commit(tmp_path):
@@ -126,7 +129,7 @@ def test_flags_and_attestations():
     now = P.current_code(CFG)
     assert P.provenance_flags(_run(now), cur) == []
     assert P.provenance_flags({}, cur) == ["no provenance"]
-    old = dict(now, **{"dgsslib/loop.py": "0" * 64})
+    old = dict(now, **{"dgsslib/engine/loop.py": "0" * 64})
     stale = _run(old, dirty=True, benchmark_version=1)
     assert P.provenance_flags(stale, cur) == ["dirty tree", "other code", "older benchmark"]
     assert P.provenance_flags(_run(None), cur)[0].startswith("no code identity")

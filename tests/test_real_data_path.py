@@ -23,7 +23,7 @@ from dgsslib.data.protocol import eval_settings
 from dgsslib.data.registry import DATASETS, build_dataset, build_from_spec
 from dgsslib.data.sources import build_source
 from dgsslib.data.verify import main as verify_main
-from dgsslib.evaluate import evaluate, iou_from_confusion
+from dgsslib.engine.evaluate import evaluate, iou_from_confusion
 from dgsslib.profiles import ConfigError, resolve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

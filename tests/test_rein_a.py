@@ -7,10 +7,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dgsslib.config_check import validate
+from dgsslib.engine.validation import validate
 from dgsslib.profiles import load_config_file, merge, resolve
 from dgsslib.recipes.rein_a import normalized_nll
-from dgsslib.train import fit
+from dgsslib.engine.train import fit
 
 from test_train import ROOT, _run
 

@@ -87,7 +87,7 @@ def test_resume_reads_the_stored_config_and_extends(finished, tmp_path):
 def test_damaged_checkpoint_falls_back(tmp_path):
     from dgsslib import checkpoint as ck
     from dgsslib.profiles import resolve
-    from dgsslib.train import fit
+    from dgsslib.engine.train import fit
     cfg = resolve("smoke", {"data": {"train_length": 8, "eval_length": 2, "eval": ["synthetic:source"]},
                             "train": {"max_steps": 6, "batch_size": 2, "ckpt_every": 2, "keep_ckpts": 2}})
     fit(cfg, tmp_path, progress=False)
@@ -107,7 +107,7 @@ def test_damaged_checkpoint_falls_back(tmp_path):
 
 
 def test_lock(tmp_path):
-    from dgsslib.workdir import RunLock, WorkDirError
+    from dgsslib.engine.workdir import RunLock, WorkDirError
     with RunLock(tmp_path):
         with pytest.raises(WorkDirError, match="in use by another run"):
             RunLock(tmp_path).acquire()
@@ -135,7 +135,7 @@ def test_bad_values_fail_before_the_model(tmp_path, args, expect):
 
 
 def test_yaml_number_strings_are_numbers(tmp_path):
-    from dgsslib.config_check import validate
+    from dgsslib.engine.validation import validate
     from dgsslib.profiles import load_config_file, merge, resolve
     (tmp_path / "c.yaml").write_text("train:\n  lr: 1e-3\n  max_steps: 4.0\n")
     cfg = validate(merge(resolve("smoke"), load_config_file(tmp_path / "c.yaml")))

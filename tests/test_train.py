@@ -14,7 +14,9 @@ from safetensors.torch import load_file
 from dgsslib import checkpoint as ck
 from dgsslib.profiles import resolve
 from dgsslib.recipes.supervised import Supervised
-from dgsslib.train import TrainingDiverged, fit, param_groups
+from dgsslib.engine.loop import TrainingDiverged
+from dgsslib.engine.train import fit
+from dgsslib.optim import param_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,7 +52,7 @@ def test_cli_writes_results_and_final(tmp_path):
 
 KILL = textwrap.dedent("""
     import json, os, sys
-    from dgsslib.train import Callback, fit
+    from dgsslib.engine.train import Callback, fit
     class Kill(Callback):
         def on_checkpoint(self, step, path):
             if step == {kill}:
@@ -102,7 +104,7 @@ def test_checkpoint_from_another_method_is_refused(tmp_path):
     fit(cfg, tmp_path, progress=False)
     other = small(method="full")
     other["train"].update(max_steps=4, ckpt_every=2)
-    from dgsslib.workdir import WorkDirError
+    from dgsslib.engine.workdir import WorkDirError
     with pytest.raises(WorkDirError, match=r"method: 'freeze' -> 'full'"):
         fit(other, tmp_path, resume=True, progress=False)
     # a checkpoint file brought in from another model is refused by its own identity too

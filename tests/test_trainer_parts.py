@@ -201,7 +201,7 @@ def test_pyramid_half_level_equals_scale_factor_half_on_odd_grids():
 
 def test_evaluation_dispatches_through_the_model():
     from dgsslib.data.sources import build_source
-    from dgsslib.evaluate import evaluate
+    from dgsslib.engine.evaluate import evaluate
     cfg = smoke()
     model = build_model(cfg, verbose=False)
     calls = []

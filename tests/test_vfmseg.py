@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from dgsslib.adapters.vfmseg_lora import coarse_to_fine, confident_share, window_boxes
-from dgsslib.config_check import validate
+from dgsslib.engine.validation import validate
 from dgsslib.heads.mgrnet import Attention, MGRNetDecoder
 from dgsslib.heads.vfmnet import VFMNetDecoder
 from dgsslib.heads.vfmseg import VFMSegHead
@@ -197,7 +197,7 @@ def test_model_predict_records_and_resets_the_refined_fraction():
 
 # ------------------------------------------------------------------ LoRA, switches, counts
 def test_lora_trains_only_lora_and_heads_and_the_backbone_stays_frozen(tmp_path):
-    from dgsslib.train import fit
+    from dgsslib.engine.train import fit
     cfg = _cfg()
     model = build_model(cfg, verbose=False)
     names = [n for n, p in model.named_parameters() if p.requires_grad]

@@ -5,7 +5,7 @@ Paper card
 *Causal-Tune: Mining Causal Factors from Vision Foundation Models for Domain Generalized Semantic
 Segmentation* (Zhang et al., AAAI 2026; code github.com/zhangyin1996/Causal-Tune, built on Rein).
 The text lost Eq. 3-10; they are rebuilt from the text and the official code
-(``shared/reference/vfmseg_causaltune_fishertune.md`` §B). For the patch features f_i after block i::
+(the official code, github.com/zhangyin1996/Causal-Tune). For the patch features f_i after block i::
 
     F̂_i   = DCT(f_i)                                   (Eq. 3)
     F̂_c,i = F̂_i ⊙ H                                     (Eq. 4-5, H: band-pass; the rest is dropped)
@@ -57,7 +57,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import freq
+from . import freq
 from .rein import Rein
 
 MODES: dict[str, dict[str, Any]] = {

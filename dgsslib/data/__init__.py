@@ -1,0 +1,2 @@
+"""Datasets: the procedural benchmark (``synthetic/``) and seven real datasets, one way to build each.
+"""

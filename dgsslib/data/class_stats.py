@@ -3,7 +3,7 @@
 DAFormer (Hoyer et al., CVPR 2022, Sec. 3.3; ``tools/convert_datasets/gta.py``) counts, once,
 the pixels n_{f,c} of every trainId c in every full-resolution source label f, then samples
 a class with P(c) = softmax((1 - f_c) / T) and an image holding more than ``min_pixels`` of it
-(see ``../shared/reference/uda_machinery.md`` §2). This module writes and reads those counts.
+(as DAFormer's ``tools/convert_datasets/gta.py`` writes ``sample_class_stats.json``). This module writes and reads those counts.
 
 **The one format** (DAFormer's ``sample_class_stats.json``, so its tools read our files): a
 JSON list, one entry per labelled image, sorted by ``file``::

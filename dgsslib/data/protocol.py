@@ -26,7 +26,7 @@ Config (``eval`` section of ``dgsslib.profiles``), most specific first:
   ``data.train`` is Synthia, else none), ``null``/``"none"``, ``"synthia16"``, or a list of
   trainIds. The evaluator then reports ``miou<N>`` (e.g. ``miou16``) beside the 19-class ``miou``.
 
-``eval_settings(spec, cfg)`` returns the keyword arguments of :func:`dgsslib.evaluate.evaluate`
+``eval_settings(spec, cfg)`` returns the keyword arguments of :func:`dgsslib.engine.evaluate.evaluate`
 for one evaluation data string: ``mode``, ``crop``, ``stride``, ``test_scale`` ([long, short]
 or None = native) and ``class_subset`` (tuple of trainIds or None).
 Taught in ``notebooks/00_setup_and_benchmark.ipynb``.

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data.labels import CLASSES, IGNORE_INDEX, NUM_CLASSES
-from .data.sources import collate
-from .inference import default_predict
-from .progress import progress_bar
+from ..data.labels import CLASSES, IGNORE_INDEX, NUM_CLASSES
+from ..data.sources import collate
+from ..inference import default_predict
+from ..progress import progress_bar
 
 
 def confusion_matrix(pred: torch.Tensor, label: torch.Tensor, num_classes: int = NUM_CLASSES,
@@ -106,8 +106,8 @@ def evaluate(model, dataset, mode: str = "whole", crop: int = 512, stride: int =
 
 def build_eval_sets(cfg: dict) -> dict:
     """{name: (dataset, evaluate kwargs)} for every eval data string, opened and checked now."""
-    from .data.protocol import eval_settings
-    from .data.sources import build_source, eval_name
+    from ..data.protocol import eval_settings
+    from ..data.sources import build_source, eval_name
     return {eval_name(spec): (build_source(spec, cfg, train=False), eval_settings(spec, cfg))
             for spec in cfg["data"]["eval"]}
 

@@ -1,4 +1,4 @@
-"""The step loop of :func:`dgsslib.train.fit`: the part every paper shares, one iteration at a time.
+"""The step loop of :func:`dgsslib.engine.train.fit`: the part every paper shares, one iteration at a time.
 
     for t in start..T-1:
         batches ← one batch per stream (source, target) at step t          (step-indexed samplers)
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint as ck
+from .. import checkpoint as ck
 from .evaluate import evaluate_all
-from .optim import apply_grad_masks, apply_masked_weight_decay, lr_factor, set_lr
-from .progress import progress_bar
+from ..optim import apply_grad_masks, apply_masked_weight_decay, lr_factor, set_lr
+from ..progress import progress_bar
 from .records import run_record, write_json
 
 

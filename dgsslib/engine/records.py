@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .results.provenance import git_commit, provenance
+from ..results.provenance import git_commit, provenance
 
 
 def write_json(path, obj) -> None:
@@ -37,8 +37,8 @@ def device_info() -> dict:
 
 
 def run_record(cfg: dict, model, metrics: dict, **extra) -> dict:
-    from .profiles import SYNTH_ADVERSE, SYNTH_TARGETS
-    from .data.sources import eval_name
+    from ..profiles import SYNTH_ADVERSE, SYNTH_TARGETS
+    from ..data.sources import eval_name
     targets = [eval_name(s) for s in SYNTH_TARGETS]
     adverse = [eval_name(s) for s in SYNTH_ADVERSE]
     summary = {}

@@ -12,8 +12,8 @@ import copy
 import math
 from typing import Any, Callable
 
-from .data.protocol import check_scale as scale  # the one test-scale rule: [long, short] | "native" | null
-from .profiles import ConfigError
+from ..data.protocol import check_scale as scale  # the one test-scale rule: [long, short] | "native" | null
+from ..profiles import ConfigError
 
 
 def _num(v: Any, key: str) -> float:
@@ -159,12 +159,12 @@ def _set(cfg: dict, dotted: str, value) -> None:
 
 
 def _check_names(cfg: dict) -> None:
-    from .adapters import METHODS
-    from .backbones import BACKBONES
-    from .backbones.posembed import POS_INTERP
-    from .heads import HEADS
-    from .recipes import RECIPES
-    from .registry import accepted_options
+    from ..adapters import METHODS
+    from ..backbones import BACKBONES
+    from ..backbones.posembed import POS_INTERP
+    from ..heads import HEADS
+    from ..recipes import RECIPES
+    from ..registry import accepted_options
     if cfg["backbone"] not in BACKBONES:
         raise ConfigError(f"backbone must be one of {', '.join(BACKBONES)}, got {cfg['backbone']!r}")
     if cfg.get("pos_interp", "auto") not in POS_INTERP:

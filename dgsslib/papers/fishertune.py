@@ -2,8 +2,8 @@
 
 Source: *FisherTune: Fisher-Guided Robust Tuning of Vision Foundation Models for Domain Generalized
 Segmentation* (Zhao, Li, Wang, Wu, Zang, Sebe, Zhong; CVPR 2025, pp. 15043-15054,
-https://arxiv.org/abs/2503.17940), transcribed from ``shared/papers/fishertune.txt`` (a PDF text
-extraction; every cell was re-read against it). ``None`` = "-" / not reported. mIoU in %.
+https://arxiv.org/abs/2503.17940), transcribed from the paper's text (every
+cell was re-read against it). ``None`` = "-" / not reported. mIoU in %.
 Key equation (what the tables measure): select the backbone weights with the highest
 
     DRF_θ = F_θ(x) + e^(-(ε_μ+ε_σ)) · |F_θ(x) - F_θ(x')| / (min(F_θ(x), F_θ(x')) + ε)
@@ -242,6 +242,19 @@ FT_NOTES = [
     "Citations differ between tables (ChildTune [66] in T1, [65] in T2/T3; DINOv2 [41] in T1, [5] in T3/T4).",
 ]
 
-__all__ = ["FT_PAPER", "FT_BUDGET", "FT_TABLE_1_COLUMNS", "FT_TABLE_1", "FT_TABLE_1_SOTA",
+#: FisherTune (CVPR 2025) Table 1 budget rows, same shape as PARAM_ROWS (printed by --paper-tables)
+FT_PARAM_ROWS = [
+    # FisherTune (CVPR 2025) Table 1: "15.21M" for every VFM = 5.0 % of ViT-L; on the huge models the
+    # printed count is the ViT-L number (5 % of SAM-H/MAE-H is ~31.6M): budget=15.21e6 gives it there.
+    *[("FT1", f"{label} FisherTune (5 %)", bb, "fishertune", {}, "15.21M", True)
+      for label, bb in (("DINOv2-L", "dinov2_l"), ("EVA02-L", "eva02_l"), ("CLIP-L", "clip_l"))],
+    ("FT1", "DINOv2-L ChildTune (5 %)", "dinov2_l", "childtune", {}, "15.21M", True),
+    *[("FT1", f"{label} FisherTune (5 %)", bb, "fishertune", {}, "15.21M", False)
+      for label, bb in (("SAM-H", "sam_h"), ("MAE-H", "mae_h"))],
+    ("FT1", "SAM-H FisherTune (budget=15.21e6)", "sam_h", "fishertune", {"budget": 15.21e6}, "15.21M", True),
+]
+
+
+__all__ = ["FT_PARAM_ROWS", "FT_PAPER", "FT_BUDGET", "FT_TABLE_1_COLUMNS", "FT_TABLE_1", "FT_TABLE_1_SOTA",
            "FT_TABLE_1_INCONSISTENT", "FT_CLASSES", "FT_TABLE_2", "FT_TABLE_3_COLUMNS", "FT_TABLE_3",
            "FT_TABLE_4", "FT_TABLE_4_ROWS", "FT_TABLE_5", "FT_NOTES"]

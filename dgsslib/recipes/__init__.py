@@ -1,4 +1,4 @@
-"""Recipes: one training step per paper, hosted by the one trainer (:func:`dgsslib.train.fit`).
+"""Recipes: one training step per paper, hosted by the one trainer (:func:`dgsslib.engine.train.fit`).
 
 | recipe | streams | step | paper |
 |---|---|---|---|

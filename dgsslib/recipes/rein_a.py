@@ -18,7 +18,7 @@ Foundation Models* (Wei et al., arXiv 2508.01667), §V, eq. 14–20 -- no public
     L      = L_src + α·L_mix + β·L_mask + L_stm_src + α·L_stm_mix + β·L_stm_mask,  α = β = 1   eq. 20
     θ_t ← EMA(θ_s) after the step (the STM has no EMA copy)
 
-Choices where the paper is silent (``shared/reference/uda_machinery.md`` §9; each is an option):
+Choices where the Rein++ paper is silent (DAFormer/MIC code values where they exist; each is an option):
 the confidence score is ``normalized`` (max S/ΣS: S is not a distribution, and softmax(S) would
 switch the mix branch off, §9.1); eq. 15's CE is the NLL of the normalised S (``mix_ce``, §9.2);
 the mask branch (and eq. 19) is weighted by the teacher's mean confidence q̄ (MIC, ``mask_q_weight``,

@@ -1,4 +1,4 @@
-"""Results: records, their provenance, the tables built from them, and the checks that keep them honest.
+"""Results: provenance (code identity, traces, attestations), tables, --restamp and --reproduce.
 
 | module | what |
 |---|---|

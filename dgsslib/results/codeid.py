@@ -4,7 +4,7 @@ A run's dependencies are *declared*, not sampled from ``sys.modules``: :func:`de
 engine (the static import closure of :data:`ENGINE`) plus the closure of each registry target its
 config names (method, head, recipe), and maps every module file to :func:`code_hash` of its source::
 
-    code(cfg) = {"dgsslib/loop.py": "3f…", …, "registry:method:rein": "dgsslib.adapters.rein:Rein"}
+    code(cfg) = {"dgsslib/engine/loop.py": "3f…", …, "registry:method:rein": "dgsslib.adapters.rein:Rein"}
 
 * The closure is static (:func:`imports_of` walks every ``import`` of a module, function-level ones
   too, so it over-approximates what a process may run); importing ``a.b.c`` runs ``a/__init__``
@@ -31,10 +31,11 @@ from pathlib import Path
 
 PACKAGE = "dgsslib"
 ROOT = Path(__file__).resolve().parents[2]
-#: the entry points every run executes: the trainer (its closure holds loop, model, evaluate, data, ...)
-ENGINE = ("dgsslib.train",)
+#: the trainer every run executes (its closure holds loop, model, evaluate, data, ...); the first of these
+#: that a tree has (``dgsslib.train`` held ``fit`` before the engine/ package existed)
+ENGINE = ("dgsslib.engine.train", "dgsslib.train")
 #: module prefixes the closure does not enter: they write records or progress, never a number used later
-OBSERVERS = ("dgsslib.results", "dgsslib.engine.progress", "dgsslib.progress", "dgsslib.provenance")
+OBSERVERS = ("dgsslib.results", "dgsslib.progress", "dgsslib.provenance")
 #: config keys whose value is a registry name, and the catalog module that maps it
 CATALOGS = {"method": "dgsslib.adapters", "head": "dgsslib.heads", "recipe": "dgsslib.recipes"}
 
@@ -183,7 +184,8 @@ def dependencies(cfg: dict, reader=None) -> dict[str, str]:
     plus the registry entries it used (see the module docstring)."""
     reader = reader or TreeReader()
     entries = used_entries(cfg, reader)
-    roots = list(ENGINE) + [t.split(":")[0] for t in entries.values() if t != "missing"]
+    engine = next((e for e in ENGINE if module_file(e, reader) is not None), ENGINE[0])
+    roots = [engine] + [t.split(":")[0] for t in entries.values() if t != "missing"]
     files = closure(roots, reader)
     return {**{rel: code_hash(src) for rel, src in sorted(files.items())}, **entries}
 

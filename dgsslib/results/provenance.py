@@ -1,8 +1,8 @@
 """Provenance: which code, config, data generator and machine produced a number, and whether it still holds.
 
-Every run record carries ``provenance(cfg)`` (written by the trainer, :mod:`dgsslib.records`)::
+Every run record carries ``provenance(cfg)`` (written by the trainer, :mod:`dgsslib.engine.records`)::
 
-    {"commit": "<sha>", "dirty": false, "dirty_paths": [], "code": {"dgsslib/loop.py": "<ast sha>", …,
+    {"commit": "<sha>", "dirty": false, "dirty_paths": [], "code": {"dgsslib/engine/loop.py": "<ast sha>", …,
      "registry:method:rein": "dgsslib.adapters.rein:Rein"}, "config_hash": "sha256:…",
      "benchmark_version": 2, "torch": …, "timm": …, "python": …, "device": "cpu (2 threads)",
      "cpu": "AMD EPYC 9B14 (avx512)", "date": …,

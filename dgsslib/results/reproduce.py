@@ -3,7 +3,7 @@
     python -m dgsslib.results --reproduce results/10_rein_g/mini.json --run rein-s0 [--tolerance 0.05]
     make reproduce-check                  # the same for one committed mini record (RECORD=, RUN= to choose)
 
-The run's ``config`` (stored in the record) is trained again with ``dgsslib.train.fit`` into a
+The run's ``config`` (stored in the record) is trained again with ``dgsslib.engine.train.fit`` into a
 temporary work dir; every domain's mIoU and the target/adverse means are compared with the
 committed values: PASS when each |committed − rerun| ≤ tolerance (0.05 mIoU by default). The
 largest per-class IoU difference is printed too (information: single classes are noisier). A
@@ -97,7 +97,7 @@ def _rerun(run: dict, record: dict, work: Path, progress: bool) -> dict:
     """Retrain ``run`` into ``work``; a run it starts from is retrained first, into ``work/../<its tag>``."""
     import copy
 
-    from ..train import fit
+    from ..engine.train import fit
     cfg = run.get("config")
     if not isinstance(cfg, dict):
         raise ValueError(f"run {run.get('tag')!r} stores no config, so it cannot be rerun")

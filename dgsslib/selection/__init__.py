@@ -14,5 +14,5 @@ masks gradients, AdamW moments and decoupled weight decay with it (:mod:`dgsslib
 | schedule | ``schedule.py`` | eq. 16 read as a growing share (exp / printed_growing / linear / fixed) |
 
 The phases (warm-up, estimation, masked fine-tuning) are the recipe :mod:`dgsslib.recipes.fishertune`;
-x′ for F(x′) is :mod:`dgsslib.perturb` (DSU). Taught in ``notebooks/20_fishertune.ipynb``.
+x′ for F(x′) is :mod:`dgsslib.selection.perturb` (DSU). Taught in ``notebooks/20_fishertune.ipynb``.
 """

@@ -6,7 +6,7 @@ Generalized Segmentation* (Zhao et al., CVPR 2025, arXiv 2503.17940), §3.2, eq.
 
     θ = {θ_Q, θ_K, θ_V, θ_FFN} of every block                                          (eq. 3)
     F_θ(x)  = E[ (∂ log p(y|x,θ) / ∂θ)² ]        per element; labels y = ground truth     (eq. 5/9, empirical)
-    F_θ(x′) = the same on features perturbed by DSU (x′, :mod:`dgsslib.perturb`)
+    F_θ(x′) = the same on features perturbed by DSU (x′, :mod:`dgsslib.selection.perturb`)
     DRF_θ   = F_θ(x) + e^{−(ε_μ+ε_σ)} · |F_θ(x) − F_θ(x′)| / (min(F_θ(x), F_θ(x′)) + ε)     (eq. 7)
 
 Per element, ranked globally (our reading, stated in ``notebooks/20_fishertune.ipynb``): the

@@ -12,7 +12,7 @@ a first implementation). Algorithm 1:
 This file is the *method* (which elements train at step t, stored how); the phases are the recipe
 :mod:`dgsslib.recipes.fishertune`, the estimators :mod:`dgsslib.selection.fisher` /
 :mod:`~dgsslib.selection.variational`, the schedule :mod:`~dgsslib.selection.schedule`, x′
-:mod:`dgsslib.perturb`. Options (defaults = our reading where the paper is silent):
+:mod:`dgsslib.selection.perturb`. Options (defaults = our reading where the paper is silent):
 
 - ``budget`` 0.05: δ_max, a fraction of *all* backbone parameters (Table 1's 15.21M = 5.0 % of
   ViT-L's 304.2M), or an element count when > 1 (``budget=15.21e6`` gives Table 1's count on
@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from ..adapters.base import Method
-from ..perturb import DSU, domain_weight
+from .perturb import DSU, domain_weight
 from .fisher import candidate_masks, parse_parts, theta_tensors
 from .schedule import SHAPES, selected_count
 

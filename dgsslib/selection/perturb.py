@@ -19,7 +19,7 @@ Noise is drawn on the CPU from ``generator`` (ε_μ then ε_σ, each B×C, float
 tokens' device/dtype, so a seeded run gives the same x' on every device. Half-precision tokens are
 processed in float32 and cast back.
 
-Where it is inserted (``shared/reference/vfmseg_causaltune_fishertune.md`` C.4 item 4): after patch
+Where it is inserted (FisherTune §3.3; the paper has no public code): after patch
 + position embedding (:meth:`DSU.before_blocks`, ``embed=True``) and optionally after chosen blocks
 (:meth:`DSU.after_block`, ``blocks=(...)``, e.g. 5, 11, 17 mirroring DSU's per-stage insertion
 in ResNet; only blocks in ``vfm.hook_layers`` are ever called). Prefix tokens stay untouched.

@@ -10,7 +10,7 @@ Generalized Segmentation*, CVPR 2025, arXiv 2503.17940. Posterior and prior over
     KL(q ‖ p) = ½ (τ⁻² Tr(Λ⁻¹) + τ⁻² ‖θ̂ − θ_pt‖² − k + k ln τ² + ln det Λ)            (eq. 13)
     ∂L/∂Λ⁻¹ = 0  ⇒  F = γ Λ − γ τ⁻² I,  i.e.  Λ* = F/γ + τ⁻²                           (eq. 14)
     DRF = γ(Λ_x − τ⁻²) + e^{−(ε_μ+ε_σ)} |Λ_x − Λ_x′| / (min(Λ_x, Λ_x′) + ε)           (eq. 15, our reading:
-          the typeset trailing γ divides the whole second term, cancelling its outer γ -- shared/reference §C.3)
+          the typeset trailing γ divides the whole second term, cancelling its outer γ -- our derivation, tested in tests/test_fisher_variational.py)
 
 Per element with log-variance s (Λ = e^{−s}) the objective is, with ξ ~ N(0, I),
 

@@ -12,7 +12,7 @@ and takes the class-mix "from DDB" (§VI-B1)::
     x_mix ← GaussianBlur(ColorJitter(x_mix))                (labels/weights never augmented)
     L_mix = (1/BHW) Σ w_mix · CE(S_student(x_mix), y_mix)   (eq. 15; the loss lives in the recipe)
 
-Values, from ``shared/reference/uda_machinery.md``:
+Values, from DAFormer's code (github.com/lhoyer/DAFormer, ``mmseg/models/utils/dacs_transforms.py``):
 
 * §3.1: the classes are chosen **per image**, as in DACS and DDB. DAFormer/MIC draw them from the
   union over the batch, which the maintainer calls an unintended deviation with no effect on the

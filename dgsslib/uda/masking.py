@@ -8,7 +8,7 @@ Algorithm 1 lines 16-17::
     M   = [g > r]  upsampled to H×W with nearest neighbour   (1 = kept, 0 = dropped)
     x_M = x_t ⊙ M          (the student sees x_M; the teacher sees the whole x_t)
 
-Values, from ``shared/reference/uda_machinery.md`` §5 and §9.5, after MIC
+Values, from MIC's code (github.com/lhoyer/MIC, ``mmseg/models/utils/masking_transforms.py``), after MIC
 ``masking_transforms.BlockMaskGenerator``:
 
 * Ratio: r = 0.7 (``mask_ratio``). A block is kept when u > r, so about 30 % of the blocks are

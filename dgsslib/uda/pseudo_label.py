@@ -15,7 +15,7 @@ Key equations (teacher outputs: class logits B × Q × (K+1), mask logits B × Q
     w_b(h,w)    = q_b, 0 on the ignored top / bottom rows          (DAFormer Eq. 4, "croppl")
     L_mask      = Σ_q CE(p_q, argmax p̂_q) + 1[ĉ_q ≠ ∅] (BCE + dice)(m_q, m̂_q)   Eq. 16 (and 19)
 
-Confidence score ``score`` (shared/reference/uda_machinery.md §9.1).  S is *not* a distribution:
+Confidence score ``score`` (Rein++ does not say; DAFormer thresholds softmax probabilities).  S is *not* a distribution:
 each S_k ∈ [0, Q] and Σ_k S_k ≠ 1 (§6.5), so DAFormer's max-softmax-probability has no direct
 counterpart.  Options:
 

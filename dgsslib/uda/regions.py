@@ -20,7 +20,7 @@ A *region map* is an int64 tensor B × H × W of region ids (−1 = no region). 
   package and a user checkpoint; ``data_scripts/sam2_regions.py`` pre-computes them per image).
 
 Mixed images get the source's regions where the ClassMix mask is 1 and the target's elsewhere
-(:func:`mix_region_maps`, §9.6 of ``shared/reference/uda_machinery.md``): SAM cannot be rerun on a
+(:func:`mix_region_maps`; Rein++ §IV-C does not say): SAM cannot be rerun on a
 pre-computed basis. :func:`region_masks` turns a map into at most ``R`` binary masks, largest first
 (the order fixes which STM query is which; see :mod:`dgsslib.uda.stm`).
 """

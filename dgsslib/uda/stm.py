@@ -9,7 +9,7 @@ no public code. Taught in ``notebooks/11_rein_a.ipynb``::
     L_stm_src  = L_mask-cls(M_stm[x_s, m_s], y_s)          L_stm_mix = L_ce(p_stmᵀ m_stm, y_mix)   eq. 18
     L_stm_mask = L_ce(p_mask, argmax p̂_stm) + L_mask(m_mask, m̂_stm)                        eq. 19
 
-The paper gives no exact construction (``shared/reference/uda_machinery.md`` §9.6); ours:
+The paper gives no exact construction (Rein++ §IV-C); ours:
 
 * **Features**: the *teacher's* backbone pyramid (frozen VFM + the teacher's Rein-G), detached --
   "the STM receives semantic features from the backbone of the teacher model". The STM trains

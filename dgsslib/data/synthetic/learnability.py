@@ -104,7 +104,7 @@ def proxy_freeze(steps: int = 300, batch: int = 8, n_train: int = 800, n_eval: i
                  domains: tuple[str, ...] = ("source",), size=(112, 224), seed: int = 0,
                  lr: float = 1e-3, verbose: bool = True) -> dict[str, dict]:
     """Per-domain ``iou_from_confusion`` results of the cached-feature Freeze proxy."""
-    from ...evaluate import confusion_matrix, iou_from_confusion
+    from ...engine.evaluate import confusion_matrix, iou_from_confusion
     from ...model import build_model
     from ...profiles import resolve
 
