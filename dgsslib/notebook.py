@@ -17,6 +17,7 @@ import torch
 
 from .profiles import check_notebook_params
 from .engine.records import device_info, write_json
+from .engine.workdir import holds_run
 from .results.provenance import ROOT, benchmark_version, current_code, dirty_paths, git_commit, is_current, \
     provenance, provenance_flags
 
@@ -79,9 +80,11 @@ def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = 
 
     With ``reuse=True`` a finished run in ``work_root/tag`` is not trained again when its config is
     the same and it is current by the rule the README table uses
-    (:func:`dgsslib.results.provenance.is_current`: clean tree, today's code -- or attested by trace --
-    and today's benchmark), so re-running a notebook, or adding a seed, costs only the new runs; an
-    interrupted run resumes from its last checkpoint when its config and code identity are unchanged.
+    (:func:`dgsslib.results.provenance.is_current`: today's code -- or attested by trace -- and today's
+    benchmark), so re-running a notebook, or adding a seed, costs only the new runs; an
+    interrupted run resumes from its last checkpoint when its config and code identity are unchanged;
+    a run made with other settings or code is moved aside to ``<tag>.replaced-<time>/``, never deleted
+    (``reuse=False`` asks for a fresh run and replaces it).
     Live progress is shown by ``dgsslib.progress``; what stays in the output is one line per run
     (:func:`summary_line`).
     """
@@ -98,14 +101,17 @@ def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = 
                 rec.setdefault("tag", tag)
                 print(summary_line(rec, tag, reused=True), flush=True)
                 return rec
-            print(f"[dgsslib] {tag}: the finished run is not current ({', '.join(provenance_flags(rec))}); "
-                  "training again")
+            print(f"[dgsslib] {tag}: the finished run was made by other code or benchmark "
+                  f"({', '.join(provenance_flags(rec))}); training again")
     here = {"code": current_code(canon), "benchmark_version": benchmark_version()}
     stamp = work / "provenance.json"  # which code the checkpoints in work/ come from
     same = (work / "config.json").exists() and json.loads((work / "config.json").read_text()) == canon and \
         stamp.exists() and json.loads(stamp.read_text()) == here
-    if reuse and (work / "ckpt").exists() and not same:
-        print(f"[dgsslib] {tag}: config or code changed since the checkpoints were written; training from scratch")
+    if reuse and not same and holds_run(work):  # never delete a run the caller did not ask to replace
+        aside = work.with_name(f"{tag}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+        work.rename(aside)
+        print(f"[dgsslib] {tag}: config or code changed since that run was made; it is kept in {aside.name}/ "
+              "and this one trains from scratch", flush=True)
     work.mkdir(parents=True, exist_ok=True)
     write_json(stamp, here)
     t0 = time.time()

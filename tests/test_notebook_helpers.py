@@ -12,5 +12,8 @@ def test_finished_runs_are_reused_only_for_the_same_config(tmp_path, capsys):
     assert "a: 2 steps" in out and "(finished run reused)" in out
     assert again["metrics"] == first["metrics"]
     other = train_and_eval(variant(cfg, **{"train.max_steps": 3}), tmp_path, "a", progress=False)
-    assert "(finished run reused)" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(finished run reused)" not in out and "it is kept in a.replaced-" in out
     assert other["config"]["train"]["max_steps"] == 3
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("a.replaced-")]  # nothing finished is deleted
+    assert len(kept) == 1 and (kept[0] / "final.safetensors").exists()

@@ -197,7 +197,8 @@ def test_reproduce_check_on_a_smoke_record(tmp_path, capsys):
     prov = rec["provenance"]
     assert prov["code"] == C.dependencies(cfg) and prov["config_hash"] == P.config_hash(rec["config"])
     assert prov["commit"] and {"dirty", "benchmark_version", "torch", "timm", "device", "cpu", "date"} <= set(prov)
-    assert P.is_current(dict(rec, provenance=dict(prov, dirty=False)))
+    assert P.is_current(rec) and P.is_current(dict(rec, provenance=dict(prov, dirty=True)))  # reuse ignores dirt
+    assert not P.is_current(dict(rec, provenance=dict(prov, benchmark_version=-1)))
     path = _write_record(tmp_path / "results", [rec])
     rows, ok, _ = reproduce(path, "rein-s0", progress=False)
     assert ok and [r["metric"] for r in rows][:2] == ["source mIoU", "citys mIoU"]
@@ -218,6 +219,23 @@ def test_reproduce_finds_the_run_a_run_starts_from_and_reports_a_missing_one(tmp
     assert main_reproduce(str(path), "rein_a-s0", 0.05, None) == 2
     out = capsys.readouterr().out
     assert "[dgsslib] error" in out and "no run tagged 'source-s0'" in out and "Traceback" not in out
+
+
+def test_reproduce_retrains_the_run_a_run_starts_from(tmp_path, capsys):
+    base = {"data": {"train_length": 4, "eval_length": 2, "eval": ["synthetic:source", "synthetic:night"],
+                     "target": "synthetic:night"}, "train": {"max_steps": 2, "batch_size": 2}, "method": "rein",
+            "head": "mask2former", "head_options": {"enc_layers": 1, "dec_layers": 1, "num_points_train": 784,
+                                                    "dim_feedforward": 256, "enc_ffn": 256}}
+    src_cfg = resolve("smoke", base)
+    src = train_and_eval(src_cfg, tmp_path / "runs", "source-s0", progress=False)
+    ada_cfg = resolve("smoke", dict(base, recipe="rein_a", recipe_options={"init": str(tmp_path / "runs/source-s0")}))
+    ada = train_and_eval(ada_cfg, tmp_path / "runs", "rein_a-s0", progress=False)
+    ada["config"]["recipe_options"]["init"] = "../build/runs/elsewhere/source-s0"  # as a clone sees it: missing
+    path = _write_record(tmp_path / "results", [src, ada])
+    assert main_reproduce(str(path), "rein_a-s0", 0.05, str(tmp_path / "rerun")) == 0
+    out = capsys.readouterr().out
+    assert "starts from source-s0: retraining that first" in out and "PASS" in out
+    assert (tmp_path / "rerun-source-s0" / "final.safetensors").exists()
 
 
 @pytest.mark.parametrize("flag", ["--reproduce"])

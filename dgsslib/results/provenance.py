@@ -23,7 +23,8 @@ The rules (checked by ``tests/test_provenance.py``; ``python -m dgsslib.results 
    run's own commit; the table then says ``ok (<orig> ≡ <attesting commit>)``.
 5. Else it is flagged ``other code`` until ``--reproduce`` passes or it is rerun.
 6. ``benchmark_version`` must equal the procedural generator's current version.
-7. A notebook reuses a finished run by these same rules (:func:`is_current`).
+7. A notebook reuses a finished run by the same code rule (3-6, :func:`is_current`); a dirty tree is
+   flagged in tables but does not stop reuse (the run's code identity was read from that tree).
 8. Records name the CPU model and vector ISA: float results can differ between CPUs.
 """
 from __future__ import annotations
@@ -85,8 +86,19 @@ def device_label() -> str:
 
 
 def cpu_label() -> str:
-    from .trace import cpu_label as _cpu
-    return _cpu()
+    """``<model name> (<best vector ISA>)`` from /proc/cpuinfo (``platform.processor()`` elsewhere)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, val = line.partition(":")
+            if key.strip() == "model name" and model in ("", platform.machine(), platform.processor()):
+                model = val.strip()
+            elif key.strip() in ("flags", "Features"):
+                flags = set(val.split())
+    except OSError:
+        pass
+    isa = next((f for f in ("avx512f", "avx2", "avx", "sve", "asimd", "neon") if f in flags), None)
+    return f"{model} ({isa.replace('avx512f', 'avx512')})" if isa else model
 
 
 _CODE_CACHE: dict = {}
@@ -164,8 +176,11 @@ def provenance_flags(run: dict, current: dict | None = None) -> list[str]:
 
 
 def is_current(run: dict) -> bool:
-    """The one notion of "same code" (tables, notebooks' reuse of finished runs, ``--strict``)."""
-    return not provenance_flags(run)
+    """The one notion of "same code" (the README table's rule minus the dirty flag): the run's code identity
+    is today's (or attested by trace) and its benchmark version is today's. Notebooks reuse a finished
+    run by it -- also one made on an uncommitted tree, whose code identity was read from that tree."""
+    prov = run.get("provenance")
+    return isinstance(prov, dict) and code_status(run)[0] and prov.get("benchmark_version") == benchmark_version()
 
 
 def state_note(runs: list[dict]) -> str:

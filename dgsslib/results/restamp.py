@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from . import codeid
-from .provenance import ROOT, code_digest, code_status, dirty_paths, git_commit
+from .provenance import ROOT, code_digest, code_status, cpu_label, dirty_paths, git_commit
 from .reproduce import init_run
 
 TRACE_SCRIPT = Path(__file__).with_name("trace.py")
@@ -48,7 +48,8 @@ def _traces(jobs: list[dict], tree: Path) -> dict:
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
             raise RestampError(f"the trace harness failed in {tree}:\n{tail}")
-        return json.loads((Path(tmp) / "out.json").read_text())
+        out = json.loads((Path(tmp) / "out.json").read_text())
+        return {k: dict(v, cpu=cpu_label()) for k, v in out.items()}  # the harness ran on this machine
 
 
 def _at_commit(commit: str, jobs: list[dict]) -> dict:

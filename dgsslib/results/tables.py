@@ -1,19 +1,11 @@
-"""Results tables: every run writes what it ran, on what, what it measured, and from which code.
+"""Results tables: the README's table and the provenance report, built from ``results/<notebook>/<profile>.json``.
 
 ``results/<notebook>/<profile>.json`` (notebooks) and ``WORK_DIR/results.json`` (the CLI) share
-one schema: config, metrics (per evaluation domain: mIoU, per-class IoU, test scale), the
-backbone's weight source, trainable-parameter count, runtime, device, git commit and a
-``provenance`` entry (``dgsslib.provenance``: commit, dirty flag, source/config hashes, benchmark
-version, torch/timm versions, device).
-
-    python -m dgsslib.results              # the results table; flagged runs say why (exit 0)
-    python -m dgsslib.results --readme     # the same table into README.md
-    python -m dgsslib.results --strict     # exit 1 when any committed run is flagged
-    python -m dgsslib.results --reproduce results/10_rein_g/mini.json --run rein-s0
-                                           # rerun one record from its config, compare (dgsslib.reproduce)
-
-A run is *flagged* (never silently averaged with clean runs) when it has no provenance, was made
-from a dirty tree, from other library sources than this checkout, or on an older benchmark.
+one schema (:mod:`dgsslib.engine.records`): config, metrics per evaluation domain, the weight
+source, trainable-parameter counts, runtime, device and a ``provenance`` entry
+(:mod:`dgsslib.results.provenance`). A run is *flagged* (never averaged with clean runs) when it has
+no provenance, was made from a dirty tree, by other code than today's (and no trace attests it), or
+on an older benchmark. CLI: ``python -m dgsslib.results`` (:mod:`dgsslib.results.__main__`).
 """
 from __future__ import annotations
 
@@ -65,10 +57,13 @@ def readme_table(root: Path | None = None) -> str:
 
 
 def provenance_report(root: Path | None = None) -> tuple[list[str], int]:
-    """Lines naming every flagged run of ``results/`` and the number flagged."""
+    """Lines naming every flagged run of ``results/`` and the number flagged (smoke records -- plumbing
+    checks written by ``make test``, never committed -- are left out, as in the table)."""
     current = {"benchmark_version": benchmark_version()}
     lines, n = [], 0
     for key, rec in load_results(root).items():
+        if key.endswith("/smoke"):
+            continue
         for run in rec.get("runs", [rec]):
             flags = provenance_flags(run, current)
             if flags:

@@ -11,7 +11,8 @@ trace of the run it names, trained first in the same process.
 The digest is sha256 over every logged loss term of every step (as printed by the trainer), the
 exact bytes of the final trainable state and the per-class evaluation metrics: bit-equal digests
 mean the same code path computed the same numbers. One thread, fixed seeds: a digest repeats on
-one machine; another CPU (vector ISA) may round differently, so each trace names its CPU.
+one machine; another CPU (vector ISA) may round differently, so the caller stamps each trace with
+its CPU (:func:`dgsslib.results.provenance.cpu_label`).
 
 This file runs standalone against any checkout, today's or an old commit's worktree (it only uses
 ``dgsslib.train.fit``, which every commit has)::
@@ -28,7 +29,6 @@ import copy
 import hashlib
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -53,22 +53,6 @@ def shrink(cfg: dict) -> dict:
             ro[phase] = 1
     ro.pop("init", None)
     return c
-
-
-def cpu_label() -> str:
-    """``<model name> (<best vector ISA>)`` from /proc/cpuinfo (``platform.processor()`` elsewhere)."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, val = line.partition(":")
-            if key.strip() == "model name" and model in ("", platform.machine(), platform.processor()):
-                model = val.strip()
-            elif key.strip() in ("flags", "Features"):
-                flags = set(val.split())
-    except OSError:
-        pass
-    isa = next((f for f in ("avx512f", "avx2", "avx", "sve", "asimd", "neon") if f in flags), None)
-    return f"{model} ({isa.replace('avx512f', 'avx512')})" if isa else model
 
 
 def _numbers(row: dict) -> dict:
@@ -107,7 +91,7 @@ def run_trace(cfg: dict, init: dict | None, tmp: Path) -> dict:
     t0 = time.time()
     fit(small, tmp / "run", resume=False, progress=False)
     out = digest_run(tmp / "run")
-    out.update(seconds=round(time.time() - t0, 1), cpu=cpu_label(), torch=torch.__version__, threads=1)
+    out.update(seconds=round(time.time() - t0, 1), torch=torch.__version__, threads=1)
     return out
 
 
