@@ -41,11 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="output folder (default <root>/sam2_regions)")
     p.add_argument("--points-per-side", type=int, default=32)
     a = p.parse_args(argv)
+    if not Path(a.checkpoint).expanduser().is_file():  # this script's own flag, not the recipe option
+        print(f"[dgsslib] error: --checkpoint {a.checkpoint} is not a file: give the SAM2 checkpoint "
+              "(e.g. checkpoints/sam2.1_hiera_large.pt)", file=sys.stderr)
+        return 2
     try:
         ds = build_dataset(a.name, a.root, a.split)
         gen = SAM2Regions(a.checkpoint, a.config, points_per_side=a.points_per_side)
     except (DatasetError, FileNotFoundError, ImportError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"[dgsslib] error: {e}", file=sys.stderr)
         return 2
     out = Path(a.out) if a.out else Path(ds.root) / "sam2_regions"
     failed = []

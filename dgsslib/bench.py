@@ -275,6 +275,11 @@ def main(argv=None) -> int:
             print(f"[dgsslib] error: --option wants KEY=VALUE, got {kv!r}", file=sys.stderr)
             return 2
         options[k] = parse_value(v)
+    for flag, path in (("--out", a.out), ("--json", a.json)):  # outputs first: never lose a finished benchmark
+        if path and Path(path).is_dir():
+            print(f"[dgsslib] error: {flag} {path} is a folder; give a file path (e.g. {flag} "
+                  f"{Path(path) / ('bench.md' if flag == '--out' else 'bench.json')})", file=sys.stderr)
+            return 2
     print(f"[dgsslib] bench: {a.backbone}/{a.method}/{a.head}, weights = {WEIGHTS_NOTE}", flush=True)
     try:
         rec = run_bench(a.backbone, a.method, a.batch, a.crop, a.steps, a.warmup, a.head, a.dtype, options,

@@ -75,6 +75,16 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, meta
 
 
+def header_meta(path: Path) -> dict | None:
+    """The metadata stored in a checkpoint's safetensors header (None when unreadable): the run's own record
+    of its config, which an edited or deleted ``config.json`` cannot change."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads((f.metadata() or {}).get("dgsslib", "{}"))
+    except Exception:  # truncated or foreign files: the caller falls back or reports
+        return None
+
+
 def readable(path: Path) -> bool:
     """True when ``path`` is a complete safetensors file (header and every tensor readable)."""
     try:

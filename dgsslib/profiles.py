@@ -165,6 +165,9 @@ def load_config_file(path: str | Path) -> dict:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not text (binary or another encoding): give a YAML or JSON "
+                          "file of config keys") from None
     if path.suffix in (".yaml", ".yml"):
         import yaml
         try:

@@ -25,6 +25,9 @@ class Registry(Mapping):
     def __getitem__(self, name: str) -> str:
         return self._entries[name]
 
+    def __contains__(self, name: object) -> bool:  # a list or mapping given as a name is simply not one
+        return isinstance(name, str) and name in self._entries
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 
@@ -39,7 +42,7 @@ class Registry(Mapping):
 
     def get(self, name: str, default: Any = None):  # type: ignore[override]
         """The registered object (class or function) for ``name``."""
-        if name not in self._entries:
+        if name not in self:
             raise ValueError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self._entries)}")
         mod, attr = self._entries[name].split(":")
         return getattr(importlib.import_module(mod), attr)

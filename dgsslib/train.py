@@ -15,7 +15,7 @@ from pathlib import Path
 from . import checkpoint as ck
 from .engine.loop import TrainingDiverged
 from .engine.train import fit
-from .engine.workdir import WorkDirError, stored_config
+from .engine.workdir import WorkDirError, checkpoint_config, stored_config
 
 __all__ = ["config_from_args", "fit", "main"]
 
@@ -72,26 +72,49 @@ def config_from_args(a) -> dict:
     """The run's config. Fresh: profile < --config < flags < --set/--option. With --resume: the
     stored ``config.json`` < the same layers, so repeating the original command (or giving no
     flag at all) reproduces it and any change shows up as a difference."""
-    from .profiles import dotted_to_nested, load_config_file, merge, parse_value, resolve, with_method_recipe
+    from .profiles import ConfigError, dotted_to_nested, load_config_file, merge, parse_value, resolve, \
+        with_method_recipe
     stored = stored_config(a.work_dir) if a.resume else None
+    if a.resume and stored is None:
+        stored, held_in = checkpoint_config(a.work_dir)
+        if stored is not None:
+            print(f"[dgsslib] --resume: {a.work_dir}/config.json is missing; using the config held in {held_in.name} "
+                  "(config.json is written again)", flush=True)
     if stored is not None:
         cfg = merge(stored, {"profile": a.profile}) if a.profile else stored
     else:
         cfg = resolve(a.profile or "smoke")
     if a.config:
-        cfg = merge(cfg, load_config_file(a.config))
+        extra = load_config_file(a.config)
+        if "profile" in extra:
+            raise ConfigError(f"{a.config} sets profile: choose it with --profile (smoke, mini or paper) instead")
+        cfg = merge(cfg, extra)
     flat = {}
     for key, val in (("method", a.method), ("backbone", a.backbone), ("train.max_steps", a.max_steps),
                      ("train.ckpt_every", a.ckpt_every), ("seed", a.seed), ("weights", a.weights)):
         if val is not None:
             flat[key] = val
     for k, v in _pairs(a.set, "--set"):
+        if k == "profile":
+            raise ConfigError("profile is chosen with --profile (smoke, mini or paper), not --set: it decides the "
+                              "backbone, data and sizes that the rest of the config starts from")
         flat[k] = parse_value(v)
     for k, v in _pairs(a.option, "--option"):
         flat[f"method_options.{k}"] = parse_value(v)
     cfg = merge(cfg, dotted_to_nested(flat))
     named = "recipe" in flat or (a.config and "recipe" in load_config_file(a.config))
     return cfg if stored is not None else with_method_recipe(cfg, named)
+
+
+def check_args(a) -> None:
+    """Flags that contradict each other or name an unusable work dir: refused before anything runs."""
+    from .profiles import ConfigError
+    if not a.work_dir.strip():
+        raise ConfigError("--work-dir is empty: name a folder for the run (e.g. --work-dir runs/rein_s0)")
+    if Path(a.work_dir).exists() and not Path(a.work_dir).is_dir():
+        raise ConfigError(f"--work-dir {a.work_dir} is a file, not a folder: choose another path")
+    if a.resume and a.overwrite:
+        raise ConfigError("--resume continues the run in --work-dir and --overwrite deletes it: give one of them")
 
 
 def user_errors() -> tuple:
@@ -107,6 +130,7 @@ def main(argv=None) -> int:
     import sys
     a = _parse(argv)
     try:
+        check_args(a)
         from .engine.validation import validate
         cfg = validate(config_from_args(a))
         record = fit(cfg, a.work_dir, resume=a.resume, overwrite=a.overwrite, progress=not a.no_progress)

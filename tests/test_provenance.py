@@ -215,7 +215,9 @@ def test_reproduce_finds_the_run_a_run_starts_from_and_reports_a_missing_one(tmp
     src = {"tag": "source-s0", "config": {"recipe_options": {}}}
     ada = {"tag": "rein_a-s0", "config": {"recipe_options": {"init": "../build/runs/11_rein_a/mini/source-s0"}}}
     assert init_run(ada, {"runs": [src, ada]}) is src and init_run(src, {"runs": [src, ada]}) is None
-    path = _write_record(tmp_path, [ada])
+    full = resolve("smoke", {"method": "rein", "head": "mask2former", "recipe": "rein_a",
+                             "data": {"target": "synthetic:night"}, "recipe_options": ada["config"]["recipe_options"]})
+    path = _write_record(tmp_path, [dict(ada, config=full)])
     assert main_reproduce(str(path), "rein_a-s0", 0.05, None) == 2
     out = capsys.readouterr().out
     assert "[dgsslib] error" in out and "no run tagged 'source-s0'" in out and "Traceback" not in out

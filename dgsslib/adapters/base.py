@@ -61,6 +61,9 @@ class Method(nn.Module):
     #: ``set_scores(scores)``: a selection method's ranking input (FisherTune, ChildTune); the fishertune
     #: recipe refuses a method without it
     set_scores = None
+    #: ``{option: (low, high)}`` inclusive bounds checked with the config (None = open); option *types* come
+    #: from the constructor's annotations (:func:`dgsslib.engine.validation.check_option`)
+    option_ranges: dict[str, tuple] = {}
 
     def __init__(self, **options: Any):
         super().__init__()

@@ -95,6 +95,8 @@ class LoRA(Method):
 
     name = "lora"
 
+    option_ranges = {"r": (1, None), "alpha": (0, None), "dropout": (0, 1)}
+
     def __init__(self, r: int = 8, alpha: float | None = None, targets=("q", "v"), dropout: float = 0.0):
         tg = _parse_targets(targets)
         if int(r) < 1:

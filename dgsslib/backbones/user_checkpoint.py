@@ -42,6 +42,10 @@ def _strip_prefixes(sd: Dict[str, torch.Tensor], model_keys: set) -> Tuple[Dict[
     return sd, dropped
 
 
+class CheckpointFileError(ValueError, RuntimeError):
+    """A ``--weights`` file that is not a usable backbone checkpoint (a user error: one line, exit 2)."""
+
+
 def load_user_checkpoint(path: Union[str, Path], model: nn.Module, *, trusted: bool = False) -> None:
     """Strictly load a .safetensors / .pth / .pt checkpoint into ``model``.
 
@@ -53,14 +57,25 @@ def load_user_checkpoint(path: Union[str, Path], model: nn.Module, *, trusted: b
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
+        from ..checkpoint import header_meta
+        meta = header_meta(path)
+        if meta and "config" in meta:  # a dgsslib run's trained tensors, not a backbone's weights
+            raise CheckpointFileError(f"{path} is the trained state of a dgsslib run (adapter/head tensors, not "
+                                      "backbone weights): continue that run with --resume, or start Rein-A from it "
+                                      "with recipe_options.init")
         from safetensors.torch import load_file
-        raw: Any = load_file(str(path))
+        try:
+            raw: Any = load_file(str(path))
+        except Exception as e:  # safetensors' own error types for foreign or truncated files
+            raise CheckpointFileError(f"{path} is not a readable safetensors file ({type(e).__name__}); give a "
+                                      "backbone checkpoint (.safetensors, .pth or .pt)") from None
     else:
         try:
             raw = torch.load(path, map_location="cpu", weights_only=not trusted)
-        except Exception as e:  # pickle refused by weights_only
-            raise RuntimeError(f"could not load {path} with torch.load(weights_only={not trusted}): {e}\n"
-                               f"If you trust this file, pass trusted=True.") from e
+        except Exception as e:  # pickle refused by weights_only, or not a torch file at all
+            first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+            raise CheckpointFileError(f"could not load {path} with torch.load(weights_only={not trusted}): {first} "
+                                      "(not a torch checkpoint? If it is one you trust, pass trusted=True)") from e
     sd = {k: v for k, v in _unwrap(raw).items() if isinstance(v, torch.Tensor)}
     model_keys = set(model.state_dict().keys())
     sd, dropped = _strip_prefixes(sd, model_keys)
@@ -68,11 +83,12 @@ def load_user_checkpoint(path: Union[str, Path], model: nn.Module, *, trusted: b
     unexpected = sorted(sd.keys() - model_keys)
     if missing or unexpected:
         note = f" ({dropped} non-backbone keys were dropped)" if dropped else ""
-        raise RuntimeError(
-            f"checkpoint {path} does not match {type(model).__name__}{note}:\n"
-            f"  missing ({len(missing)}): {missing[:10]}\n  unexpected ({len(unexpected)}): {unexpected[:10]}")
+        raise CheckpointFileError(
+            f"checkpoint {path} does not match {type(model).__name__}{note}: "
+            f"missing ({len(missing)}): {missing[:10]}, unexpected ({len(unexpected)}): {unexpected[:10]}")
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:  # keys match, so this is a shape mismatch
-        raise RuntimeError(f"checkpoint {path} has tensors of the wrong shape for "
-                           f"{type(model).__name__}: {e}") from None
+        first = str(e).strip().splitlines()
+        raise CheckpointFileError(f"checkpoint {path} has tensors of the wrong shape for {type(model).__name__}: "
+                                  f"{' '.join(x.strip() for x in first[:3])}") from None

@@ -44,6 +44,7 @@ class DarkZurichDataset(SegFolderDataset):
 
     NAME = "dark_zurich"
     SPLITS = ("train", "val", "test")
+    UNLABELLED_SPLITS = ("train", "test")  # refused as data.train (a labelled stream); fine as data.target
     DEFAULT_SPLIT = "val"
     VERIFY_SPLITS = ("train", "val")
     EXPECTED_COUNTS = {("train", "day"): 3041, ("train", "twilight"): 2920,

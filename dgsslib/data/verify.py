@@ -111,6 +111,16 @@ def verify(name: str, root: Any = None, splits: Sequence[str] | None = None,
     return 1 if failed else 0
 
 
+def check_subsets(kw: dict) -> None:
+    """``--conditions`` / ``--times`` against the values the datasets know."""
+    from .acdc import CONDITIONS
+    from .dark_zurich import TIMES
+    for key, allowed in (("conditions", CONDITIONS), ("times", TIMES)):
+        bad = [v for v in kw.get(key, ()) if v not in allowed]
+        if bad:
+            raise DatasetError(f"unknown --{key} {bad}; choose from {', '.join(allowed)}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Verify a DGSS dataset tree (counts, pairing, label "
                                 "values, image decoding). Exit 0 ok, 1 bad files, 2 user error.")
@@ -131,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.times:
         kw["times"] = tuple(a.times)
     try:
+        check_subsets(kw)  # a bad option is a user error (exit 2), not a failed tree (exit 1)
         return verify(a.name, a.root, a.splits, a.decode_images, not a.no_progress, **kw)
     except DatasetError as e:  # a user error (bad name, root, split or condition)
         print(f"[dgsslib] error: {e}", file=sys.stderr)

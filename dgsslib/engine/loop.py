@@ -35,7 +35,17 @@ def history_upto(work_dir: Path, upto: int) -> list[dict]:
     path = work_dir / "history.jsonl"
     if not path.exists():
         return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            row = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:  # a half-written last line (killed mid-write): the checkpoint rules
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append(row)
+        elif line.strip():
+            print(f"[dgsslib] --resume: {path} line {n} is not a history row; it is dropped "
+                  "(the steps the checkpoint holds are logged again)", flush=True)
     return [r for r in rows if r["step"] <= upto]
 
 

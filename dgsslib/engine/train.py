@@ -33,7 +33,8 @@ from .evaluate import build_eval_sets
 from .loop import history_upto, run_loop
 from ..optim import build_optimizer
 from .records import write_json
-from .workdir import RunLock, WorkDirError, check_same_run, holds_run, remove_run, stored_config
+from .workdir import RunLock, WorkDirError, check_checkpoint_config, check_same_run, holds_run, remove_run, \
+    stored_config
 
 __all__ = ["Callback", "fit"]
 
@@ -92,6 +93,7 @@ def fit(cfg: dict, work_dir: str | Path, resume: bool = False, model=None, progr
             say(f"--overwrite: removed the previous run in {work_dir}")
         if resume:
             extended = check_same_run(work_dir, cfg)
+            check_checkpoint_config(work_dir, cfg)
         last, notes = ck.resume_point(work_dir) if resume else (None, [])
         for n in notes:
             say(f"--resume: {n}")
@@ -102,8 +104,14 @@ def fit(cfg: dict, work_dir: str | Path, resume: bool = False, model=None, progr
         start = int(start_meta["step"]) if start_meta else 0
         finished = (work_dir / "results.json").exists() and (work_dir / "final.safetensors").exists()
         if resume and finished:
-            rec = json.loads((work_dir / "results.json").read_text())
-            done = int(rec.get("final_step") or rec["config"]["train"]["max_steps"])
+            try:
+                rec = json.loads((work_dir / "results.json").read_text())
+                done = int(rec.get("final_step") or rec["config"]["train"]["max_steps"])
+            except (ValueError, KeyError, TypeError, AttributeError):
+                held = ck.header_meta(work_dir / "final.safetensors") or {}
+                raise WorkDirError(f"--resume: {work_dir}/results.json is damaged; the finished weights are in "
+                                   f"final.safetensors (step {held.get('step', '?')}). Evaluate them with "
+                                   "dgsslib.notebook.load_trained, or --overwrite to train again") from None
             if done == tc["max_steps"]:
                 say(f"--resume: {work_dir} holds a finished run ({done} steps); reporting its results "
                     "(raise --max-steps to train further)")

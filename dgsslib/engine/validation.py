@@ -42,16 +42,21 @@ def number(lo: float | None = None, hi: float | None = None, lo_open: bool = Fal
     return check
 
 
-def integer(lo: int | None = None, optional: bool = False):
+def integer(lo: int | None = None, optional: bool = False, hi: int | None = None):
     def check(v, key):
         if v is None and optional:
             return None
-        f = _num(v, key)
-        if float(f) != int(f):
-            raise ConfigError(f"{key} must be a whole number, got {v!r}")
-        n = int(f)
+        if isinstance(v, int) and not isinstance(v, bool):
+            n = v  # exact, however large (a float would round it)
+        else:
+            f = _num(v, key)
+            if float(f) != int(f):
+                raise ConfigError(f"{key} must be a whole number, got {v!r}")
+            n = int(f)
         if lo is not None and n < lo:
             raise ConfigError(f"{key} must be >= {lo}, got {n}")
+        if hi is not None and n > hi:
+            raise ConfigError(f"{key} must be <= {hi}, got {n}")
         return n
     return check
 
@@ -66,10 +71,18 @@ def choice(*options, optional: bool = False):
     return check
 
 
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
 def boolean(v, key):
-    if not isinstance(v, bool):
-        raise ConfigError(f"{key} must be true or false, got {v!r}")
-    return v
+    """true/false; the words yes/no, on/off, 1/0 (any case) and the integers 1/0 are read as such."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int) and v in (0, 1):
+        return bool(v)
+    if isinstance(v, str) and v.strip().lower() in TRUE_WORDS + FALSE_WORDS:
+        return v.strip().lower() in TRUE_WORDS
+    raise ConfigError(f"{key} must be true or false (also yes/no, on/off, 1/0), got {v!r}")
 
 
 def data_string(optional: bool = False):
@@ -102,8 +115,20 @@ def optional_str(v, key):
     return v
 
 
+def name(v, key):
+    if not isinstance(v, str):
+        raise ConfigError(f"{key} must be a name (a string), got {v!r}")
+    return v
+
+
 SCHEMA: dict[str, Callable] = {
-    "seed": integer(0),
+    "profile": name,
+    "backbone": name,
+    "method": name,
+    "head": name,
+    "recipe": name,
+    "pos_interp": name,
+    "seed": integer(0, hi=2 ** 32 - 1),
     "weights": optional_str,
     "patch_size": integer(1, optional=True),
     "img_size": integer(1, optional=True),
@@ -134,6 +159,7 @@ SCHEMA: dict[str, Callable] = {
     "train.ckpt_every": integer(0),
     "train.eval_every": integer(0),
     "train.keep_ckpts": integer(1),
+    "eval.mode": choice("whole", "slide"),
     "eval.crop": integer(1),
     "eval.stride": integer(1),
     "eval.test_scale": scale,
@@ -158,6 +184,76 @@ def _set(cfg: dict, dotted: str, value) -> None:
     node[last] = value
 
 
+def check_option(value, annotation, key: str):
+    """An option value against its constructor annotation (``int``, ``float``, ``bool``, ``str``, unions with
+    ``None``): whole numbers for ints (2.7 is refused, 3.0 becomes 3), yes/no words for bools; any other
+    annotation is left to the constructor."""
+    types = {t.strip() for t in str(annotation).replace("Optional[", "").rstrip("]").split("|")}
+    if value is None and "None" in types:
+        return None
+    simple = types - {"None"}
+    if not simple or not simple <= {"int", "float", "bool", "str"}:
+        return value
+    if simple == {"bool"}:
+        return boolean(value, key)
+    if "int" in simple and "float" not in simple and not isinstance(value, str):
+        return integer()(value, key)
+    if "float" in simple and not (isinstance(value, str) and "str" in simple):
+        return int(value) if (isinstance(value, int) and not isinstance(value, bool)) else number()(value, key)
+    if simple == {"str"} and not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    if "int" in simple and isinstance(value, str) and "str" not in simple:
+        return integer()(value, key)
+    return value
+
+
+def _typed_options(cls, opts: dict, kind: str) -> dict:
+    """Coerce and range-check ``*_options`` by the class's constructor annotations and ``option_ranges``."""
+    import inspect
+    params = inspect.signature(cls.__init__ if inspect.isclass(cls) else cls).parameters
+    ranges = getattr(cls, "option_ranges", {}) or {}
+    out = {}
+    for k, v in opts.items():
+        key = f"{kind}_options.{k}"
+        p = params.get(k)
+        v = check_option(v, p.annotation, key) if p is not None and p.annotation is not inspect.Parameter.empty else v
+        if k in ranges and isinstance(v, (int, float)) and not isinstance(v, bool):
+            lo, hi = ranges[k]
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                bounds = " and ".join(b for b in (f">= {lo}" if lo is not None else "",
+                                                  f"<= {hi}" if hi is not None else "") if b)
+                raise ConfigError(f"{key} must be {bounds}, got {v!r}")
+        out[k] = v
+    return out
+
+
+def _check_data(cfg: dict) -> None:
+    """Cross-key checks that would otherwise surface late or never: the target stream, labelled splits,
+    slide windows that cover every pixel."""
+    from ..recipes import RECIPES
+    streams = RECIPES.get(cfg["recipe"]).streams
+    if cfg["data"]["target"] and "target" not in streams:
+        users = [n for n in RECIPES if "target" in RECIPES.get(n).streams]
+        raise ConfigError(f"data.target is set but recipe {cfg['recipe']!r} has no target stream (recipes that "
+                          f"use one: {', '.join(users)}); set data.target=null or choose one of those recipes")
+    spec = cfg["data"]["train"].split(":")
+    if spec[0] != "synthetic" and len(spec) > 1:
+        from ..data.registry import DATASETS
+        cls = DATASETS.get(spec[0])
+        if cls is not None and spec[1] in getattr(cls, "UNLABELLED_SPLITS", ()):
+            raise ConfigError(f"data.train {cfg['data']['train']!r} is an unlabelled split (its labels are all "
+                              f"ignore): use it as data.target with a UDA recipe, or train on a labelled split")
+    d = cfg["data"]
+    if spec[0] != "synthetic" and (d["crop"] is None or not d["scales"]):
+        raise ConfigError(f"data.train {d['train']!r} is a real dataset: its pipeline needs data.crop and data.scales "
+                          "(the paper profile sets 512 and the Rein scales; e.g. --set data.crop=512 "
+                          "--set 'data.scales=[512]')")
+    e = cfg["eval"]
+    if e["mode"] == "slide" and e["stride"] > e["crop"]:
+        raise ConfigError(f"eval.stride {e['stride']} > eval.crop {e['crop']}: slide windows would leave pixels "
+                          "unscored; use a stride <= the crop (e.g. 2/3 of it)")
+
+
 def _check_names(cfg: dict) -> None:
     from ..adapters import METHODS
     from ..backbones import BACKBONES
@@ -165,6 +261,9 @@ def _check_names(cfg: dict) -> None:
     from ..heads import HEADS
     from ..recipes import RECIPES
     from ..registry import accepted_options
+    from ..profiles import PROFILES
+    if cfg["profile"] not in PROFILES:
+        raise ConfigError(f"profile must be one of {', '.join(PROFILES)}, got {cfg['profile']!r}")
     if cfg["backbone"] not in BACKBONES:
         raise ConfigError(f"backbone must be one of {', '.join(BACKBONES)}, got {cfg['backbone']!r}")
     if cfg.get("pos_interp", "auto") not in POS_INTERP:
@@ -182,6 +281,7 @@ def _check_names(cfg: dict) -> None:
             unknown = sorted(set(opts) - set(accepted))
             if unknown:
                 raise ConfigError(f"unknown {kind}_options {unknown} for {kind} {name!r}; accepted: {accepted}")
+        cfg[f"{kind}_options"] = _typed_options(reg.get(name), opts, kind)
     needs = tuple(METHODS.get(cfg["method"]).requires_recipe)
     if needs and cfg["recipe"] not in needs:  # e.g. FisherTune: its recipe estimates the selection it trains
         raise ConfigError(f"method {cfg['method']!r} runs under recipe {' or '.join(needs)} (which computes what it "
@@ -199,4 +299,5 @@ def validate(cfg: dict) -> dict:
     for name, sc in (out["eval"].get("test_scales") or {}).items():
         out["eval"]["test_scales"][name] = scale(sc, f"eval.test_scales.{name}")
     _check_names(out)
+    _check_data(out)
     return out

@@ -80,6 +80,31 @@ def check_same_run(work_dir: Path, cfg: dict) -> dict[str, tuple]:
     return allowed
 
 
+def checkpoint_config(work_dir: Path) -> tuple[dict | None, Path | None]:
+    """The config held in the headers of the run's checkpoints: ``final.safetensors`` first, then the
+    newest readable ``ckpt/step_*.safetensors`` (None when there is none)."""
+    from ..checkpoint import header_meta, step_files
+    for path in [Path(work_dir) / "final.safetensors", *reversed(step_files(work_dir))]:
+        meta = header_meta(path) if path.exists() else None
+        if meta and isinstance(meta.get("config"), dict):
+            return meta["config"], path
+    return None, None
+
+
+def check_checkpoint_config(work_dir: Path, cfg: dict) -> None:
+    """Refuse a resume whose config differs from the one its checkpoints were trained with (an edited
+    ``config.json``): the checkpoint's config is the run's."""
+    held, path = checkpoint_config(work_dir)
+    if held is None:
+        return
+    bad = {k: v for k, v in config_diff(held, cfg).items() if k not in EXTENDABLE}
+    if bad:
+        lines = "; ".join(f"{k}: {a!r} in the checkpoint, {b!r} now" for k, (a, b) in bad.items())
+        raise WorkDirError(f"--resume: the config differs from the one {path.name} was trained with ({lines}); "
+                           "config.json was edited? Restore it (or delete it: the checkpoint's config is then "
+                           "used), or train into a new --work-dir")
+
+
 def remove_run(work_dir: Path) -> None:
     for name in RUN_FILES:
         p = Path(work_dir) / name

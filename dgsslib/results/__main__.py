@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from .provenance import ROOT
-from .tables import provenance_report, readme_table
+from .tables import UNREADABLE, ResultsError, check_root, provenance_report, readme_table
 
 
 def main(argv=None) -> int:
@@ -34,6 +34,11 @@ def main(argv=None) -> int:
     if a.restamp is not None:
         from .restamp import main_restamp
         return main_restamp(a.restamp or None, a.root)
+    try:
+        check_root(a.root)
+    except ResultsError as exc:
+        print(f"[dgsslib] error: {exc}", file=sys.stderr)
+        return 2
     table = readme_table(a.root)
     if a.readme:
         readme = ROOT / "README.md"
@@ -46,6 +51,11 @@ def main(argv=None) -> int:
         readme.write_text(head + start + "\n" + table + "\n" + end + rest.split(end, 1)[1])
     print(table)
     lines, n = provenance_report(a.root)
+    for path, why in UNREADABLE.items():
+        print(f"[dgsslib] warning: {path} was skipped: {why}", file=sys.stderr)
+    if UNREADABLE and a.strict:
+        print(f"[dgsslib] error: {len(UNREADABLE)} results file(s) could not be read (named above)", file=sys.stderr)
+        return 1
     if n:
         print(f"\n{n} run(s) flagged (shown with ⚠ above): python -m dgsslib.results --restamp attests runs whose "
               "trace is unchanged; others need --reproduce or a rerun from a clean, committed tree:")

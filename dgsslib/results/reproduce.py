@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..engine.workdir import WorkDirError
 from .provenance import provenance_flags
 
 
@@ -38,7 +39,9 @@ def init_run(run: dict, record: dict) -> dict | None:
 
 
 def find_run(record: dict, tag: str | None) -> dict:
-    runs = record.get("runs", [record])
+    runs = record.get("runs", [record]) if isinstance(record, dict) else None
+    if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
+        raise ValueError("this file is not a results record (a mapping with a non-empty list of runs)")
     if tag is None:
         return runs[0]
     for r in runs:
@@ -93,14 +96,29 @@ def reproduce(record_path: str | Path, tag: str | None = None, tolerance: float 
     return rows, ok, rerun
 
 
+def record_config(run: dict) -> dict:
+    """A run's stored config, checked exactly as the CLI checks one: every key known (an unknown key such as
+    ``train.lrr`` is refused, not ignored), none missing, types and ranges valid."""
+    from ..engine.validation import validate
+    from ..engine.workdir import flatten
+    from ..profiles import ConfigError, merge, resolve
+    cfg = run.get("config")
+    if not isinstance(cfg, dict):
+        raise ValueError(f"run {run.get('tag')!r} stores no config, so it cannot be rerun")
+    full = resolve(cfg.get("profile", "smoke") if isinstance(cfg.get("profile"), str) else "smoke")
+    merged = merge(full, cfg)  # unknown keys raise ConfigError, naming the key
+    missing = sorted(set(flatten(full)) - set(flatten(cfg)))
+    if missing:
+        raise ConfigError(f"the record's config lacks {', '.join(missing[:6])}: it cannot be rerun as recorded")
+    return validate(merged)
+
+
 def _rerun(run: dict, record: dict, work: Path, progress: bool) -> dict:
     """Retrain ``run`` into ``work``; a run it starts from is retrained first, into ``work/../<its tag>``."""
     import copy
 
     from ..engine.train import fit
-    cfg = run.get("config")
-    if not isinstance(cfg, dict):
-        raise ValueError(f"run {run.get('tag')!r} stores no config, so it cannot be rerun")
+    cfg = record_config(run)
     dep = init_run(run, record)
     if dep is not None:
         dep_work = work.parent / f"{work.name}-{dep.get('tag')}"
@@ -113,11 +131,15 @@ def _rerun(run: dict, record: dict, work: Path, progress: bool) -> dict:
 
 def main_reproduce(record_path: str, tag: str | None, tolerance: float, work_dir: str | None) -> int:
     """CLI body of ``python -m dgsslib.results --reproduce``: exit 0 on PASS, 1 on FAIL, 2 on bad input."""
+    if not tolerance >= 0:
+        print(f"[dgsslib] error: reproduce: --tolerance must be >= 0 mIoU, got {tolerance}")
+        return 2
     try:
         record = json.loads(Path(record_path).read_text())
         run = find_run(record, tag)
+        record_config(run)
     except (OSError, ValueError) as exc:
-        print(f"[dgsslib] error: reproduce: {exc}")
+        print(f"[dgsslib] error: reproduce: {record_path}: {str(exc).splitlines()[0]}")
         return 2
     prov = run.get("provenance") or {}
     label = run.get("tag", run.get("method"))
@@ -129,8 +151,8 @@ def main_reproduce(record_path: str, tag: str | None, tolerance: float, work_dir
         print(f"[dgsslib] warning: this record is flagged ({', '.join(flags)}): a mismatch is then expected")
     t0 = time.time()
     try:
-        rows, ok, _ = reproduce(record_path, label if tag is None else tag, tolerance, work_dir)
-    except (ValueError, OSError) as exc:  # a missing input is a user error, never a traceback
+        rows, ok, _ = reproduce(record_path, tag, tolerance, work_dir)
+    except (ValueError, OSError, WorkDirError) as exc:  # a missing input is a user error, never a traceback
         msg = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else str(exc)
         print(f"[dgsslib] error: reproduce: {msg}")
         return 2
@@ -140,4 +162,4 @@ def main_reproduce(record_path: str, tag: str | None, tolerance: float, work_dir
     return 0 if ok else 1
 
 
-__all__ = ["compare", "find_run", "format_table", "init_run", "main_reproduce", "reproduce"]
+__all__ = ["compare", "find_run", "format_table", "init_run", "main_reproduce", "record_config", "reproduce"]

@@ -15,10 +15,42 @@ from pathlib import Path
 from .provenance import ROOT, benchmark_version, provenance_flags, state_note
 
 
+class ResultsError(ValueError):
+    """The results folder is missing or empty."""
+
+
+#: files under the results folder that could not be read, with why (filled by :func:`load_results`)
+UNREADABLE: dict[str, str] = {}
+
+
 def load_results(root: Path | None = None) -> dict[str, dict]:
-    """{"<notebook>/<profile>": record} for every results json under ``results/``."""
+    """{"<notebook>/<profile>": record} for every results json under ``results/``. A file that is not a
+    JSON record (corrupt, a list, ``runs`` not a list of runs) is left out and named in :data:`UNREADABLE`."""
     root = Path(root or ROOT / "results")
-    return {f"{p.parent.name}/{p.stem}": json.loads(p.read_text()) for p in sorted(root.glob("*/*.json"))}
+    out = {}
+    for p in sorted(root.glob("*/*.json")):
+        key = f"{p.parent.name}/{p.stem}"
+        try:
+            rec = json.loads(p.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            UNREADABLE[str(p)] = f"not readable JSON ({type(exc).__name__}: {str(exc).splitlines()[0][:80]})"
+            continue
+        runs = rec.get("runs", [rec]) if isinstance(rec, dict) else None
+        if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+            UNREADABLE[str(p)] = "not a results record (a mapping with a list of runs)"
+            continue
+        out[key] = rec
+    return out
+
+
+def check_root(root: Path | None = None) -> Path:
+    """The results folder, refused when it is missing or holds no record (``--strict`` must not pass on nothing)."""
+    path = Path(root or ROOT / "results")
+    if not path.is_dir():
+        raise ResultsError(f"results folder {path} does not exist (--root names the folder holding <notebook>/<profile>.json)")
+    if not any(path.glob("*/*.json")):
+        raise ResultsError(f"results folder {path} holds no <notebook>/<profile>.json record")
+    return path
 
 
 def flag_note(flags: list[str]) -> str:

@@ -76,6 +76,9 @@ class FisherTune(Method):
                  antithetic: bool = True):
         if not float(budget) > 0:
             raise ValueError(f"budget must be > 0 (a fraction <= 1 or an element count), got {budget}")
+        if float(budget) > 1 and float(budget) != int(float(budget)):
+            raise ValueError(f"budget {budget}: a fraction of the backbone must be <= 1 (0.05 = 5 %), and a value "
+                             "> 1 is an element count, a whole number (15.21e6 = Table 1's 15.21M)")
         if schedule not in SHAPES:
             raise ValueError(f"schedule must be one of {SHAPES}, got {schedule!r}")
         if score not in SCORES:

@@ -42,6 +42,10 @@ from .transformer_decoder import MaskedTransformerDecoder
 class Mask2FormerHead(nn.Module):
     needs_pyramid = True  # strides p/4 ... 2p from the four taps (SegModel builds them)
 
+    #: bounds checked with the config (``dgsslib.engine.validation``); types come from the annotations below
+    option_ranges = {k: (1, None) for k in ("num_classes", "num_queries", "hidden_dim", "enc_layers", "dec_layers",
+                                            "num_heads", "dim_feedforward", "enc_ffn", "num_points_train")}
+
     def __init__(self, in_channels: list[int], num_classes: int = 19, num_queries: int = 100,
                  hidden_dim: int = 256, enc_layers: int = 6, dec_layers: int = 9, num_heads: int = 8,
                  dim_feedforward: int = 2048, enc_ffn: int = 1024, num_points_train: int = 12544,

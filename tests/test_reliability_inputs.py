@@ -1,0 +1,184 @@
+"""Reliability, second pass: inputs that used to run silently wrong or end in a traceback now either do the
+right thing or stop with one ``[dgsslib] error:`` line (exit 2) and nothing lost.
+
+| case | before | now | test |
+|---|---|---|---|
+| ``--set profile=paper`` / a config file setting ``profile`` | results said paper, smoke ran | exit 2: use ``--profile`` | test_refused_before_anything_runs |
+| ``--set 'method=["rein"]'``, ``backbone={...}`` | ``TypeError: unhashable`` | exit 2: must be a name | test_refused_before_anything_runs |
+| ``--method lora --option r=2.7``, ``head_options.dec_layers=-1`` | trained rank 2 / trained | exit 2 (option types from the constructor, ``option_ranges``) | test_refused_before_anything_runs |
+| ``--option detach=no`` (any bool option) | ``"no"`` was truthy | read as false, recorded ``false`` | test_boolean_words_are_booleans |
+| slide ``eval.stride > eval.crop`` | NaN scores, an mIoU | exit 2 | test_refused_before_anything_runs |
+| ``eval.mode=nonsense`` | refused after training | exit 2 first | test_refused_before_anything_runs |
+| ``--work-dir ''`` / an existing file | wrote into cwd / ``FileExistsError`` | exit 2 | test_refused_before_anything_runs |
+| ``--resume --overwrite`` | ``--overwrite`` ignored | exit 2 | test_refused_before_anything_runs |
+| ``data.target`` with a one-stream recipe | silently unused | exit 2 naming the recipes that use it | test_refused_before_anything_runs |
+| ``dark_zurich:train`` as ``data.train`` | loss 0 every step | exit 2 (unlabelled split) | test_refused_before_anything_runs |
+| a real ``data.train`` on the smoke profile | ``TypeError`` | exit 2: set data.crop / data.scales | test_refused_before_anything_runs |
+| ``--seed 18446744073709551616`` | "Overflow when unpacking long long" | exit 2 naming ``seed`` | test_refused_before_anything_runs |
+| binary YAML | codec traceback | exit 2 naming the file | test_refused_before_anything_runs |
+| ``--resume`` after editing ``config.json`` | continued with the edit | exit 2 naming the key (the checkpoint's config rules) | test_resume_checks_the_checkpoints_own_config |
+| ``--resume`` after deleting ``config.json`` | profile defaults | the checkpoint's config, ``config.json`` rewritten | test_resume_checks_the_checkpoints_own_config |
+| ``--resume`` with ``results.json`` = ``{}`` / a history row without ``step`` | ``KeyError`` | exit 2 naming the file / row dropped, resume goes on | test_damaged_run_files |
+| ``--weights`` random bytes / a run's ``final.safetensors`` | raw ``RuntimeError`` | exit 2 saying what the file is | test_weights_files_that_are_not_backbones |
+| ``results --strict --root /nonexistent`` or empty | exit 0, "every run clean" | exit 2 | test_results_root_and_damaged_records |
+| a corrupt / list record under ``--root`` | ``JSONDecodeError`` / ``AttributeError`` | named and skipped; ``--strict`` fails | test_results_root_and_damaged_records |
+| ``--reproduce`` bad tolerance, unknown key, ``runs`` a string, missing ``train``, finished ``--work-dir`` | accepted / tracebacks | exit 2, one line | test_reproduce_refuses_bad_records |
+| ``--reproduce WORK_DIR/results.json`` without ``--run`` | "no run tagged 'freeze'" | reproduces the single run | test_reproduce_refuses_bad_records |
+| ``bench --json DIR`` (a folder) | ``IsADirectoryError`` after the benchmark | exit 2 before it | test_bench_checks_outputs_first |
+| a notebook rerun with a changed setting | finished runs deleted | kept as ``<tag>.replaced-<time>/`` | tests/test_notebook_helpers.py |
+| ``budget=1.5`` | read as 1 element, silently | exit 2: a fraction <= 1 or a whole count | test_ambiguous_budget_and_bad_subset_options |
+| ``verify.py acdc --conditions foo`` | exit 1 (a "failed tree") | exit 2 (a user error) | test_ambiguous_budget_and_bad_subset_options |
+"""
+import json
+
+import pytest
+
+from dgsslib import train as T
+from dgsslib.results import __main__ as results_cli
+from dgsslib.results.reproduce import main_reproduce
+
+SMALL = ["--profile", "smoke", "--max-steps", "2", "--set", "data.train_length=4", "--set", "data.eval_length=2",
+         "--set", 'data.eval=["synthetic:source"]', "--set", "train.batch_size=2", "--no-progress"]
+
+
+def run(capsys, *args):
+    rc = T.main(list(args))
+    err = capsys.readouterr().err.strip().splitlines()
+    return rc, err
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--set", "profile=paper"], "profile is chosen with --profile"),
+    (["--set", "profile=nonsense"], "profile is chosen with --profile"),
+    (["--set", 'method=["rein"]'], "method must be a name"),
+    (["--set", 'backbone={"a": 1}'], "backbone must be a name"),
+    (["--method", "lora", "--option", "r=2.7"], "method_options.r must be a whole number"),
+    (["--method", "lora", "--option", "r=0"], "method_options.r must be >= 1"),
+    (["--set", "head=mask2former", "--set", "head_options.dec_layers=-1"], "head_options.dec_layers must be >= 1"),
+    (["--set", "eval.mode=slide", "--set", "eval.crop=56", "--set", "eval.stride=100"], "eval.stride 100 > eval.crop 56"),
+    (["--set", "eval.mode=nonsense"], "eval.mode must be one of whole, slide"),
+    (["--set", "data.target=synthetic:night"], "has no target stream"),
+    (["--set", "data.train=dark_zurich:train:night"], "unlabelled split"),
+    (["--set", "data.train=cityscapes:train"], "needs data.crop and data.scales"),
+    (["--seed", "18446744073709551616"], "seed must be <="),
+    (["--resume", "--overwrite"], "give one of them"),
+])
+def test_refused_before_anything_runs(tmp_path, capsys, args, expect):
+    rc, err = run(capsys, *SMALL, "--work-dir", str(tmp_path / "w"), *args)
+    assert rc == 2 and len(err) == 1 and err[0].startswith("[dgsslib] error:") and expect in err[0], err
+    assert not (tmp_path / "w").exists()  # nothing was written
+
+
+def test_refused_work_dirs_and_files(tmp_path, capsys):
+    rc, err = run(capsys, *SMALL, "--work-dir", "")
+    assert rc == 2 and "--work-dir is empty" in err[0]
+    (tmp_path / "f").write_text("x")
+    rc, err = run(capsys, *SMALL, "--work-dir", str(tmp_path / "f"))
+    assert rc == 2 and "is a file" in err[0]
+    (tmp_path / "bin.yaml").write_bytes(b"\xff\xfe\x00\x81binary")
+    rc, err = run(capsys, *SMALL, "--work-dir", str(tmp_path / "w"), "--config", str(tmp_path / "bin.yaml"))
+    assert rc == 2 and "is not text" in err[0]
+    (tmp_path / "p.yaml").write_text("profile: paper\n")
+    rc, err = run(capsys, *SMALL, "--work-dir", str(tmp_path / "w"), "--config", str(tmp_path / "p.yaml"))
+    assert rc == 2 and "sets profile" in err[0]
+
+
+def test_boolean_words_are_booleans(tmp_path, capsys):
+    assert T.main([*SMALL, "--max-steps", "1", "--method", "causal_tune", "--option", "detach=no",
+                   "--work-dir", str(tmp_path / "w")]) == 0
+    assert json.loads((tmp_path / "w/config.json").read_text())["method_options"]["detach"] is False
+    rc, err = run(capsys, *SMALL, "--method", "causal_tune", "--option", "detach=maybe", "--work-dir", str(tmp_path / "x"))
+    assert rc == 2 and "method_options.detach must be true or false" in err[0]
+
+
+@pytest.fixture
+def finished(tmp_path):
+    work = tmp_path / "run"
+    assert T.main([*SMALL, "--max-steps", "4", "--ckpt-every", "2", "--work-dir", str(work)]) == 0
+    return work
+
+
+def test_resume_checks_the_checkpoints_own_config(finished, capsys):
+    cfg = json.loads((finished / "config.json").read_text())
+    cfg["train"]["lr"] = 0.5
+    (finished / "config.json").write_text(json.dumps(cfg))
+    rc, err = run(capsys, "--work-dir", str(finished), "--resume", "--max-steps", "6", "--no-progress")
+    assert rc == 2 and len(err) == 1 and "train.lr" in err[0] and "config.json was edited" in err[0]
+    (finished / "config.json").unlink()
+    assert T.main(["--work-dir", str(finished), "--resume", "--max-steps", "6", "--no-progress"]) == 0
+    assert "using the config held in final.safetensors" in capsys.readouterr().out
+    rebuilt = json.loads((finished / "config.json").read_text())
+    assert rebuilt["train"]["lr"] == 1e-3 and rebuilt["train"]["max_steps"] == 6
+
+
+def test_damaged_run_files(finished, capsys):
+    with open(finished / "history.jsonl", "a") as f:
+        f.write('{"loss": 1.0}\n{"step": 9, "lo')
+    (finished / "results.json").write_text("{}")
+    rc, err = run(capsys, "--work-dir", str(finished), "--resume", "--no-progress")
+    assert rc == 2 and "results.json is damaged" in err[0] and "final.safetensors" in err[0]
+    (finished / "results.json").unlink()
+    (finished / "final.safetensors").unlink()
+    assert T.main(["--work-dir", str(finished), "--resume", "--max-steps", "6", "--no-progress"]) == 0
+    assert "is not a history row; it is dropped" in capsys.readouterr().out
+    steps = [json.loads(line)["step"] for line in (finished / "history.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 6
+
+
+def test_weights_files_that_are_not_backbones(finished, tmp_path, capsys):
+    (tmp_path / "noise.pth").write_bytes(bytes(range(256)) * 8)
+    for path, expect in ((tmp_path / "noise.pth", "could not load"),
+                         (finished / "final.safetensors", "trained state of a dgsslib run")):
+        rc, err = run(capsys, *SMALL, "--work-dir", str(tmp_path / "w"), "--weights", str(path))
+        assert rc == 2 and len(err) == 1 and expect in err[0], err
+
+
+def _record(path, obj):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(obj if isinstance(obj, str) else json.dumps(obj))
+    return path
+
+
+def test_results_root_and_damaged_records(tmp_path, capsys):
+    assert results_cli.main(["--strict", "--root", str(tmp_path / "nonexistent")]) == 2
+    (tmp_path / "empty").mkdir()
+    assert results_cli.main(["--strict", "--root", str(tmp_path / "empty")]) == 2
+    _record(tmp_path / "r/nb/bad.json", "{not json")
+    _record(tmp_path / "r/nb/list.json", [1, 2])
+    assert results_cli.main(["--root", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    assert "bad.json was skipped: not readable JSON" in err and "list.json was skipped: not a results record" in err
+    assert results_cli.main(["--strict", "--root", str(tmp_path / "r")]) == 1
+
+
+def test_reproduce_refuses_bad_records(finished, tmp_path, capsys):
+    rec = json.loads((finished / "results.json").read_text())
+    single = _record(tmp_path / "single.json", rec)
+    assert main_reproduce(str(single), None, -1, None) == 2
+    bad_key = json.loads(json.dumps(rec))
+    bad_key["config"]["train"]["lrr"] = 1
+    no_train = json.loads(json.dumps(rec))
+    del no_train["config"]["train"]
+    for name, obj, expect in (("k.json", bad_key, "unknown config key 'train.lrr'"),
+                              ("t.json", no_train, "lacks train"),
+                              ("s.json", {"runs": "abc"}, "not a results record")):
+        assert main_reproduce(str(_record(tmp_path / name, obj)), None, 0.05, None) == 2
+        out = capsys.readouterr().out
+        assert "[dgsslib] error" in out and expect in out and "Traceback" not in out, out
+    assert main_reproduce(str(single), None, 0.05, str(finished)) == 2
+    assert "already holds a run" in capsys.readouterr().out
+    assert main_reproduce(str(single), None, 0.05, None) == 0  # a single-run record needs no --run
+
+
+def test_bench_checks_outputs_first(tmp_path, capsys):
+    from dgsslib import bench
+    rc = bench.main(["--backbone", "tiny", "--method", "freeze", "--batch", "1", "--crop", "56", "--json", str(tmp_path)])
+    assert rc == 2 and "is a folder" in capsys.readouterr().err
+
+
+def test_ambiguous_budget_and_bad_subset_options(tmp_path, capsys):
+    rc, err = run(capsys, *SMALL, "--work-dir", str(tmp_path / "w"), "--method", "fishertune", "--option", "budget=1.5")
+    assert rc == 2 and "a fraction of the backbone must be <= 1" in err[0]
+    from dgsslib.data.verify import main as verify_main
+    assert verify_main(["acdc", "--root", str(tmp_path), "--conditions", "foo"]) == 2
+    assert "unknown --conditions ['foo']" in capsys.readouterr().err
