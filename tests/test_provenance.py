@@ -224,13 +224,14 @@ def test_reproduce_finds_the_run_a_run_starts_from_and_reports_a_missing_one(tmp
 
 
 def test_reproduce_retrains_the_run_a_run_starts_from(tmp_path, capsys):
-    base = {"data": {"train_length": 4, "eval_length": 2, "eval": ["synthetic:source", "synthetic:night"],
-                     "target": "synthetic:night"}, "train": {"max_steps": 2, "batch_size": 2}, "method": "rein",
+    base = {"data": {"train_length": 4, "eval_length": 2, "eval": ["synthetic:source", "synthetic:night"]},
+            "train": {"max_steps": 2, "batch_size": 2}, "method": "rein",
             "head": "mask2former", "head_options": {"enc_layers": 1, "dec_layers": 1, "num_points_train": 784,
                                                     "dim_feedforward": 256, "enc_ffn": 256}}
     src_cfg = resolve("smoke", base)
     src = train_and_eval(src_cfg, tmp_path / "runs", "source-s0", progress=False)
-    ada_cfg = resolve("smoke", dict(base, recipe="rein_a", recipe_options={"init": str(tmp_path / "runs/source-s0")}))
+    ada_cfg = resolve("smoke", dict(base, recipe="rein_a", recipe_options={"init": str(tmp_path / "runs/source-s0")},
+                                    data=dict(base["data"], target="synthetic:night")))
     ada = train_and_eval(ada_cfg, tmp_path / "runs", "rein_a-s0", progress=False)
     ada["config"]["recipe_options"]["init"] = "../build/runs/elsewhere/source-s0"  # as a clone sees it: missing
     path = _write_record(tmp_path / "results", [src, ada])
