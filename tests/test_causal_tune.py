@@ -264,3 +264,25 @@ def test_transcribed_paper_tables_are_consistent():
     # the paper's "Comparison with Baseline (Rein)" row
     gains = [ours[g][k] - rein[g][k] for g in ("citys2acdc", "citys", "gtav") for k in ours[g]]
     np.testing.assert_allclose(gains, [0.3, 4.8, 1.8, 2.7, 2.4, 2.74, 2.02, -0.18, 1.40, 2.11], atol=1e-6)
+
+
+def test_fidelity_official_fold_folds_perfect_square_token_counts_and_fails_otherwise():
+    """#21 item 9: the official code folds N tokens into √N×√N (16×64 -> 32×32); 24×40 raises."""
+    torch.manual_seed(1)
+    f = torch.randn(2, 16 * 64, 16)
+    folded = attached(mode="official", official_fold=True)
+    direct = attached(mode="official")  # the official folding = our code on the 32×32 grid, by hand
+    true_grid = attached(mode="official")
+    with torch.no_grad():
+        a = folded.refine(f, 0, (16, 64))
+        b = direct.refine(f, 0, (32, 32))
+        c = true_grid.refine(f, 0, (16, 64))
+    assert torch.equal(a, b) and not torch.allclose(a, c)
+    with pytest.raises(ValueError, match="not a perfect square"):
+        folded.refine(torch.randn(1, 24 * 40, 16), 0, (24, 40))
+
+
+def test_fidelity_official_mode_records_the_radius_it_uses():
+    """#21 item 10: MAD ignores ``radius``; the options record says what is used."""
+    assert attached(mode="official").options["radius"] == "chebyshev"
+    assert attached(mode="paper").options["radius"] == "euclid"

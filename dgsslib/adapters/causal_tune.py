@@ -4,8 +4,8 @@ Paper card
 ----------
 *Causal-Tune: Mining Causal Factors from Vision Foundation Models for Domain Generalized Semantic
 Segmentation* (Zhang et al., AAAI 2026; code github.com/zhangyin1996/Causal-Tune, built on Rein).
-The text lost Eq. 3-10; they are rebuilt from the text and the official code
-(the official code, github.com/zhangyin1996/Causal-Tune). For the patch features f_i after block i::
+The text lost Eq. 3-10; they are rebuilt from the text and the official code. For the patch
+features f_i after block i::
 
     F̂_i   = DCT(f_i)                                   (Eq. 3)
     F̂_c,i = F̂_i ⊙ H                                     (Eq. 4-5, H: band-pass; the rest is dropped)
@@ -33,14 +33,18 @@ Official-code quirks reproduced by ``mode=official`` (vectorised on the device, 
 - ``layout=flat``: the (N,B,C)-ordered features are reshaped to (B,C,h,w) *without a permute*,
   so each h×w "image" is N consecutive values of that flattening. When N = C (DINOv2-L at 512²)
   that is one token's channel vector folded into 32×32; otherwise grids straddle tokens (and
-  batch items). The official code uses h = w = ⌊√N⌋ (square grids only); we use the true grid
-  (identical on square grids, defined on non-square ones).
+  batch items). The official code folds the N tokens into √N×√N whenever the token *count* is a
+  perfect square -- a 16×64 grid (N = 1024) is folded as 32×32, which gives another delta -- and
+  raises otherwise (a 24×40 grid). We use the true h×w grid (identical on square grids, defined on
+  every grid); ``official_fold=True`` reproduces the official folding (and its error) on any layout.
 - ``detach=True``: the DCT input is detached (the code goes through numpy), no gradient reaches it.
 - ``filter=mad``: MAD's piecewise mask, Chebyshev index radius, cutoffs 0.1/0.7 (not 0.2/0.7).
 - ``inverse=official``: real(ifft2(·, ortho)) then clamp to [0, 255]: not an inverse DCT; the
   returned delta is ≥ 0 and gradients die where the pre-clamp value is negative.
 - the residual is the *unfiltered* f_i (``residual=original``, also the paper-mode default;
   ``residual=filtered`` uses iDCT(F̂_c) instead, i.e. the non-causal part leaves the stream).
+- ``radius`` is recorded as used: MAD always takes the Chebyshev index radius (``euclid`` applies to
+  the Gaussian band-pass, ``lf`` and ``hf`` only).
 - ``official_unused=True`` also creates the code's unused ``learnable_tokens2`` [L,m,c],
   ``mlp_token2feat2`` and ``mlp_delta_f2`` (no gradient ever), to count parameters its way.
 
@@ -69,6 +73,15 @@ INVERSES = ("exact", "official")
 RESIDUALS = ("original", "filtered")
 
 
+def official_grid(n: int) -> tuple[int, int]:
+    """The official code's grid for N tokens: √N×√N, and an error when N is not a perfect square."""
+    side = math.isqrt(n)
+    if side * side != n:
+        raise ValueError(f"official_fold: the official Causal-Tune folds the {n} tokens into a √N×√N grid and fails "
+                         "when N is not a perfect square (e.g. a 24×40 token grid); use official_fold=False")
+    return side, side
+
+
 class CausalTune(Rein):
     """Causal-Tune as a :class:`Method` hook (see the module docstring for every option)."""
 
@@ -77,7 +90,8 @@ class CausalTune(Rein):
     def __init__(self, mode: str = "paper", layout: str | None = None, transform: str | None = None,
                  filter: str | None = None, low: float | None = None, high: float | None = None,
                  radius: str = "euclid", detach: bool | None = None, inverse: str | None = None,
-                 residual: str = "original", official_unused: bool = False, **rein_options: Any):
+                 residual: str = "original", official_unused: bool = False, official_fold: bool = False,
+                 **rein_options: Any):
         if mode not in MODES:
             raise ValueError(f"unknown Causal-Tune mode {mode!r}; choose one of: {', '.join(MODES)}")
         cfg = dict(MODES[mode])
@@ -100,8 +114,10 @@ class CausalTune(Rein):
         self.filter, self.detach, self.inverse = cfg["filter"], cfg["detach"], cfg["inverse"]
         self.low, self.high, self.radius = low, high, radius
         self.residual, self.official_unused = residual, bool(official_unused)
-        self.options.update(mode=mode, **cfg, low=low, high=high, radius=radius, residual=residual,
-                            official_unused=self.official_unused)
+        self.official_fold = bool(official_fold)
+        used_radius = "chebyshev" if cfg["filter"] == "mad" else radius  # MAD ignores the radius option
+        self.options.update(mode=mode, **cfg, low=low, high=high, radius=used_radius, residual=residual,
+                            official_unused=self.official_unused, official_fold=self.official_fold)
 
     def _build(self, L: int, c: int, device, dtype) -> None:
         super()._build(L, c, device, dtype)
@@ -168,6 +184,8 @@ class CausalTune(Rein):
         """f' = base + s·T⁻¹(MLP_Δ(ΔF̂ + F̂_c)) for patch tokens ``f`` [B, N, c] at layer slot ``k``."""
         if grid_hw is None:
             raise ValueError("Causal-Tune needs the token grid (h, w); call it through VFM.forward_features")
+        if self.official_fold:
+            grid_hw = official_grid(f.shape[1])
         with torch.autocast(device_type=f.device.type, enabled=False):
             Fc = self.causal_spectrum(f, grid_hw)  # [P, B, c, h, w]
         dF = self.token_update(self.to_rows(Fc).to(f.dtype), k)  # Eq. 7-9 on [P·B, N, c] rows
@@ -181,4 +199,4 @@ class CausalTune(Rein):
         return tokens if k is None else self.refine(tokens, k, grid_hw)
 
 
-__all__ = ["CausalTune", "MODES"]
+__all__ = ["CausalTune", "MODES", "official_grid"]

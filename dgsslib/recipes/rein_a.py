@@ -20,10 +20,12 @@ Foundation Models* (Wei et al., arXiv 2508.01667), §V, eq. 14–20 -- no public
 
 Choices where the Rein++ paper is silent (DAFormer/MIC code values where they exist; each is an option):
 the confidence score is ``normalized`` (max S/ΣS: S is not a distribution, and softmax(S) would
-switch the mix branch off, §9.1); eq. 15's CE is the NLL of the normalised S (``mix_ce``, §9.2);
-the mask branch (and eq. 19) is weighted by the teacher's mean confidence q̄ (MIC, ``mask_q_weight``,
-§9.3); EMA α = 0.999 (§9.4); MIC block 32 px at ratio 0.7 (§9.5); the STM's construction and its
-region queries (§9.6) are described in :mod:`dgsslib.uda.stm`; ``regions`` = ``sam2`` (the
+switch the mix branch off); eq. 15's CE is the NLL of the normalised S (``mix_ce``); the mask branch
+(and eq. 19) is weighted by the teacher's mean confidence q̄ (MIC, ``mask_q_weight``); EMA α = 0.999
+(``alpha``): the paper cites DACS, whose teacher uses 0.99, but its mixing and masking come from
+DAFormer and MIC, whose teachers use 0.999 -- we follow the code it builds on (``alpha=0.99`` gives
+DACS's); MIC block 32 px at ratio 0.7 (half of MIC's 64 px, for 512 crops of half-resolution
+images); the STM's construction and its region queries are described in :mod:`dgsslib.uda.stm`; ``regions`` = ``sam2`` (the
 paper's, needs a checkpoint) or the named stand-ins ``oracle`` / ``slic`` (:mod:`dgsslib.uda.regions`).
 ``mix``, ``mask``, ``stm`` switch the branches for Table X. Images enter the step as uint8 and are
 turned into [0, 1] floats first (the augmentations assume that range).
@@ -154,7 +156,7 @@ class ReinA(TeacherRecipe):
     def mix_loss(self, S_mix, m):
         if self.o["mix_ce"] == "normalized":
             return normalized_nll(S_mix, m["label"], m["weight"])
-        # S read as logits (§9.2's first choice: bounded, minimum ~log K)
+        # S read as logits (bounded, minimum ~log K)
         return (F.cross_entropy(S_mix, m["label"], reduction="none", ignore_index=IGNORE_INDEX) * m["weight"]).mean()
 
     # ------------------------------------------------------------------ Algorithm 1

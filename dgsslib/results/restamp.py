@@ -128,6 +128,18 @@ def restamp(notebook: str | None = None, root: Path | None = None) -> tuple[int,
 
 
 def main_restamp(notebook: str | None, root: str | None) -> int:
+    import fcntl
+    lock_path = Path(root or ROOT / "results") / ".restamp.lock"
+    try:
+        lock = open(lock_path, "w")
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released by the OS when this process ends
+    except BlockingIOError:
+        print(f"[dgsslib] error: another --restamp is running on {lock_path.parent} (two would race to write the "
+              "records); wait for it", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"[dgsslib] error: cannot lock {lock_path}: {exc.strerror}", file=sys.stderr)
+        return 2
     try:
         attested, flagged = restamp(notebook, Path(root) if root else None)
     except (RestampError, LookupError) as exc:

@@ -29,7 +29,7 @@ instead needs a second, perturbed pass x' next to the clean pass x to compare th
 maps F(x, y) and F(x', y), so the hook is always on (p = 1) for the x' pass and off (identity,
 ``active=False``) for the x pass, with the same labels y.
 
-The weight e^{-(ε_μ+ε_σ)} of eq. 7/15 reads the ε as DSU's scalar noise factors (C.4 item 5):
+The weight e^{-(ε_μ+ε_σ)} of eq. 7/15 reads the ε as DSU's scalar noise factors (our reading):
 :func:`domain_weight`. Taught in ``notebooks/20_fishertune.ipynb``.
 """
 from __future__ import annotations

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 MASK_RATIO = 0.7   # MIC mask_ratio (§5)
-BLOCK_SIZE = 64    # MIC full resolution; 32 for half-resolution 512 crops (§5, §9.5)
+BLOCK_SIZE = 64    # MIC full resolution; 32 for half-resolution 512 crops (MIC's 64 px on 1024 crops, halved with the image)
 
 
 def block_mask(shape_bhw: tuple[int, int, int], block_size: int = BLOCK_SIZE, ratio: float = MASK_RATIO, *,

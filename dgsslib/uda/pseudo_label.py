@@ -20,16 +20,16 @@ each S_k ∈ [0, Q] and Σ_k S_k ≠ 1 (§6.5), so DAFormer's max-softmax-probab
 counterpart.  Options:
 
 * ``"normalized"`` (default): conf = max_k S_k / Σ_k S_k, a proper distribution over the K
-  classes; the score §9.1 recommends first.  One class dominating gives conf ≈ 1 even when the
+  classes; our first choice.  One class dominating gives conf ≈ 1 even when the
   winning query is only moderately confident, so τ = 0.968 keeps its DAFormer meaning
   ("share of pixels whose class distribution is nearly one-hot").  Caveat: the ratio ignores the
   void mass, so a pixel where every query is void-ish (all S_k tiny) can still score high.
-* ``"raw"``: conf = max_k S_k ≈ p_class · σ(mask).  §9.1 lists it as the alternative; it is a
+* ``"raw"``: conf = max_k S_k ≈ p_class · σ(mask).  the alternative; it is a
   product of two probabilities, so (one query covering the pixel) both must exceed ≈ 0.984 to pass
   0.968 and q collapses towards 0 for a merely confident teacher (kept for the ablation).
 * ``"softmax"``: conf = max_k softmax_k(S), i.e. S read as logits (the literal port of DAFormer's
   code).  With S ∈ [0, 1] and K = 19 the maximum is ≤ e/(e+18) ≈ 0.13, so q ≡ 0 and the mix
-  branch is switched off (§9.1); kept only to show that degeneracy.
+  branch is switched off; kept only to show that degeneracy.
 
 Values and sources: τ = 0.968 (DAFormer ``pseudo_threshold``, reference §4.1); ignore margins
 15 top / 120 bottom rows of a 512 crop (DAFormer ``pseudo_weight_ignore_top/bottom``, Cityscapes
@@ -37,10 +37,9 @@ target only; 0 for ACDC / Dark Zurich, §4.1.5) - defaults here are 0; q is comp
 margins are zeroed (§4.1.7); q is per image as in DAFormer Eq. 3 (``q_scope="batch"`` gives the
 code's batch scalar, §4.1.3).  Query losses: class 2.0, mask (BCE) 5.0, dice 5.0, no-object class
 weight 0.1 (Rein-G head config and Mask2Former criterion, §1 and §6.3); masks only on queries
-whose teacher class is not void (Eq. 14's 1[c ≠ ∅], §9.3); binarised teacher masks σ > 0.5
-(§9.3).  No matching: student query i is supervised by teacher query i (Eq. 16, "based on the
+whose teacher class is not void (Eq. 14's 1[c ≠ ∅]); binarised teacher masks σ > 0.5.  No matching: student query i is supervised by teacher query i (Eq. 16, "based on the
 query order").  Mask losses are taken on
-every pixel of the shared 1/4 grid by default (§9.3 allows this or the criterion's points): teacher
+every pixel of the shared 1/4 grid by default (or the criterion's importance-sampled points): teacher
 and student masks have the same h × w, so no memory is saved by sampling (128² = 16384 pixels vs
 12544 points for a 512 crop), and bilinear point reads of a binarised same-grid target make every
 edge soft, which puts a loss floor under a confident, correct student (tests show it).
@@ -155,7 +154,7 @@ def query_losses(student_logits: Tensor, student_masks: Tensor, targets: QueryTa
     (``num_points=None``, default: target masks must have the student's h × w) or the
     Mask2Former importance-sampled points (``num_points``, e.g. 12544, drawn from ``generator``).
     Returns the three terms and their sum ``loss``.
-    Per-rank normalisation (no all-reduce of N); multiply by q outside if wanted (§9.3)."""
+    Per-rank normalisation (no all-reduce of N); multiply by q outside if wanted (MIC's q̄)."""
     _check_outputs(student_logits, student_masks)
     labels, masks = targets
     if labels.shape != student_logits.shape[:2]:
