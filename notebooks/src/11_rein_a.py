@@ -54,6 +54,8 @@ print(f"this notebook: {cfg['data']['train']} (labelled) -> {cfg['data']['target
 # 1. *The predictions change every step* → a **teacher** $M_t$ produces the pseudo-labels, and it is an
 #    **exponential moving average** of the student: $\phi \leftarrow \alpha_t\phi + (1-\alpha_t)\theta$,
 #    $\alpha_t=\min(1-\frac1{t+1}, 0.999)$. Averaging many student states is smoother and better than any one.
+#    Rein++ cites DACS for its teacher, whose momentum is 0.99; the DAFormer/MIC code that its mixing and masking come
+#    from uses 0.999, and so do we (`recipe_options.alpha=0.99` gives DACS's).
 # 2. *Wrong pseudo-labels teach errors* → each target image's loss is weighted by $q$ = the share of its
 #    pixels whose confidence exceeds $\tau = 0.968$ (DAFormer eq. 3–4).
 # 3. *The student can copy the teacher trivially* → the student sees **harder views**: ClassMix images
