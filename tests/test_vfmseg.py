@@ -301,3 +301,21 @@ def test_smoke_contract_writes_the_refined_fraction(tmp_path):
     h = rec["history"][-1]
     assert {"loss_coarse", "loss_detail"} <= set(h)
     assert h["loss"] == pytest.approx(h["loss_coarse"] + h["loss_detail"], rel=1e-4)
+
+
+def test_fidelity_ck_rule_batch_decides_once_per_batch_from_the_mean():
+    """#21 item 4: the official code refines a window for the whole batch when the batch-mean C_k < C_τ."""
+    from dgsslib.adapters.vfmseg_lora import coarse_to_fine
+    H = W = 8
+    coarse = torch.zeros(2, 3, H, W)
+    coarse[0, 0] = 20.0                      # image 0: every pixel confident (C_k = 1); image 1: C_k = 0
+    images = torch.zeros(2, 3, H, W)
+    refine = lambda imgs, ctx: torch.full_like(ctx, 7.0)  # noqa: E731  (a stub MGRNet: marks refined windows)
+    per_image, r1 = coarse_to_fine(refine, images, coarse, 8, 8, theta=0.5, c_tau=0.8)
+    batch, r2 = coarse_to_fine(refine, images, coarse, 8, 8, theta=0.5, c_tau=0.8, ck_rule="batch")
+    assert r1.tolist() == [[False], [True]] and r2.tolist() == [[True], [True]]   # mean C_k = 0.5 < 0.8
+    assert torch.equal(per_image[0], coarse[0]) and (batch[0] == 7.0).all() and (per_image[1] == 7.0).all()
+    _, r3 = coarse_to_fine(refine, images, coarse, 8, 8, theta=0.5, c_tau=0.4, ck_rule="batch")
+    assert r3.tolist() == [[False], [False]]                                      # mean 0.5 >= 0.4: keep both
+    one, _ = coarse_to_fine(refine, images[1:], coarse[1:], 8, 8, theta=0.5, c_tau=0.8, ck_rule="batch")
+    assert torch.equal(one, per_image[1:])                                        # batch 1: the same rule

@@ -29,7 +29,9 @@ seconds of each stage, which the evaluator stores in every result.
 Paper-vs-code switches (default = the official code): ``taps=official`` (the backbone's Rein taps,
 [7, 11, 15, 23] for 24 blocks) vs ``paper`` (quarter depths, [5, 11, 17, 23]); ``backbone_lr=official``
 (LoRA at the heads' lr, 1e-4) vs ``paper`` (LoRA at 0.1 × lr = 1e-5). The window rule is the code's:
-refine when C_k < C_τ (the paper keeps ŷ_k only when C_k > C_τ; they differ at C_k = C_τ only).
+refine when C_k < C_τ (the paper keeps ŷ_k only when C_k > C_τ; they differ at C_k = C_τ only); C_k is
+decided per image (``ck_rule=image``) -- the code decides once per batch from the batch-mean C_k
+(``ck_rule=batch``); the two agree at batch 1, the official test batch size.
 Taught in ``notebooks/30_vfmseg.ipynb``.
 """
 from __future__ import annotations
@@ -54,6 +56,7 @@ OFFICIAL_LORA_TARGETS = {
     "sam": {"official": ("qkv",), "ours": ("qkv",)},
 }
 INFERENCE = ("c2f", "full_refine", "lr_slide", "hr_slide")
+CK_RULES = ("image", "batch")  # C_k per image (ours) or once per batch from the batch mean (the official code)
 SWITCHES = ("official", "paper")
 
 
@@ -83,12 +86,17 @@ def confident_share(logits: torch.Tensor, theta: float) -> torch.Tensor:
 
 @torch.no_grad()
 def coarse_to_fine(refine_fn, images: torch.Tensor, coarse: torch.Tensor, crop: int, stride: int,
-                   theta: float = 0.968, c_tau: float = 0.8, refine_all: bool = False, window_batch: int = 8):
+                   theta: float = 0.968, c_tau: float = 0.8, refine_all: bool = False, window_batch: int = 8,
+                   ck_rule: str = "image"):
     """Stage 2: windows of ``coarse`` (B×K×H×W logits at the image size) refined by
     ``refine_fn(image_crops, coarse_crops) -> logits of the crops`` where C_k < C_τ (all with
     ``refine_all``); logits averaged with a count map. The low-confidence windows are sent to
     ``refine_fn`` ``window_batch`` at a time (all windows have one size; the result is the same as one
-    by one). Returns (B×K×H×W, B×n_windows bool: refined)."""
+    by one). ``ck_rule="batch"`` is the official code's rule: one decision per window for the whole batch,
+    from the batch-mean C_k (equal to the per-image rule at batch 1, the official test batch).
+    Returns (B×K×H×W, B×n_windows bool: refined)."""
+    if ck_rule not in CK_RULES:
+        raise ValueError(f"ck_rule must be one of {', '.join(CK_RULES)}, got {ck_rule!r}")
     B, K, H, W = coarse.shape
     if tuple(images.shape[-2:]) != (H, W):
         raise ValueError(f"coarse logits {tuple(coarse.shape)} do not cover the images {tuple(images.shape)}")
@@ -97,7 +105,11 @@ def coarse_to_fine(refine_fn, images: torch.Tensor, coarse: torch.Tensor, crop: 
     boxes, refined, todo = window_boxes(H, W, crop, stride), [], []
     for k, (y0, x0, ch, cw) in enumerate(boxes):
         ctx = coarse[:, :, y0:y0 + ch, x0:x0 + cw].float()
-        need = torch.ones(B, dtype=torch.bool) if refine_all else (confident_share(ctx, theta) < c_tau).cpu()
+        if refine_all:
+            need = torch.ones(B, dtype=torch.bool)
+        else:
+            share = confident_share(ctx, theta).cpu()                             # C_k per image, B
+            need = (share < c_tau) if ck_rule == "image" else (share.mean() < c_tau).expand(B).clone()
         keep = (~need).to(coarse.device)
         acc[keep, :, y0:y0 + ch, x0:x0 + cw] += ctx[keep]                       # confident: ŷ_k unchanged
         count[:, :, y0:y0 + ch, x0:x0 + cw] += 1
@@ -123,9 +135,10 @@ class VFMSegLoRA(LoRA):
     def __init__(self, r: int = 32, alpha: float = 32.0, dropout: float = 0.1, targets="auto",
                  taps: str = "official", backbone_lr: str = "official", inference: str = "c2f",
                  lr_size="auto", stage1: str = "whole", crop: int | None = None, stride="auto",
-                 theta: float = 0.968, c_tau: float = 0.8, window_batch: int = 8):
+                 theta: float = 0.968, c_tau: float = 0.8, window_batch: int = 8, ck_rule: str = "image"):
         for key, val, allowed in (("taps", taps, SWITCHES), ("backbone_lr", backbone_lr, SWITCHES),
-                                  ("inference", inference, INFERENCE), ("stage1", stage1, ("whole", "slide"))):
+                                  ("inference", inference, INFERENCE), ("stage1", stage1, ("whole", "slide")),
+                                  ("ck_rule", ck_rule, CK_RULES)):
             if val not in allowed:
                 raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {val!r}")
         if not 0.0 <= float(theta) <= 1.0 or not 0.0 <= float(c_tau) <= 1.0:
@@ -145,10 +158,11 @@ class VFMSegLoRA(LoRA):
         self.options.update(targets=targets if targets == "auto" else ",".join(requested), taps=taps,
                             backbone_lr=backbone_lr, inference=inference, lr_size=lr_size, stage1=stage1,
                             crop=crop, stride=stride, theta=float(theta), c_tau=float(c_tau),
-                            window_batch=int(window_batch))
+                            window_batch=int(window_batch), ck_rule=ck_rule)
         self.taps, self.backbone_lr, self.inference, self.stage1 = taps, backbone_lr, inference, stage1
         self.crop, self.stride = crop, stride
         self.theta, self.c_tau, self.window_batch = float(theta), float(c_tau), int(window_batch)
+        self.ck_rule = ck_rule
         self.lora_lr_mult = 1.0 if backbone_lr == "official" else 0.1
         self._stats = _zero_stats()
         self._in_groups = False
@@ -233,7 +247,7 @@ class VFMSegLoRA(LoRA):
         t1 = clock()
         out, refined = coarse_to_fine(functools.partial(refine_logits, model), images, coarse, crop, stride,
                                       self.theta, self.c_tau, refine_all=self.inference == "full_refine",
-                                      window_batch=self.window_batch)
+                                      window_batch=self.window_batch, ck_rule=self.ck_rule)
         st["windows"] += refined.numel()
         st["refined_windows"] += int(refined.sum())
         st["stage1_seconds"] += t1 - t0
