@@ -232,3 +232,31 @@ def test_budget_is_the_papers_15_21M_on_dinov2_l():
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     rec = json.loads(out.stdout.strip().splitlines()[-1])
     assert rec["trainable"] == round(0.05 * rec["total"]) and abs(rec["trainable"] / 1e6 - 15.21) < 0.005
+
+
+def test_fidelity_per_sample_fisher_is_eq9_mean_of_squared_per_sample_gradients():
+    """#21 item 12: ``fisher_samples=per_sample`` accumulates 1/N Σ_i (∂ log p(y_i|x_i)/∂θ)² (eq. 9), not the
+    square of the batch-mean gradient; checked against separate autograd calls on the same forward."""
+    import contextlib
+
+    from dgsslib.recipes import build_recipe
+    cfg = _cfg(score="fim", fisher_samples="per_sample")
+    model = _model(cfg).eval()  # eval: dropout off, so the test's forward equals the recipe's
+    recipe = build_recipe("fishertune", t1=2, t2=2)
+    recipe.bind(model, contextlib.nullcontext, cfg)
+    recipe.setup(model, cfg)
+    g = torch.Generator().manual_seed(3)
+    src = {"image": torch.rand(3, 3, 112, 224, generator=g), "label": torch.randint(0, 19, (3, 112, 224), generator=g)}
+    recipe._pass("x", model, src, 2, torch.Generator().manual_seed(0).get_state())
+    params = [w for w, _ in model.method.theta.values()]
+    out = model(src["image"])
+    direct = [torch.zeros_like(p) for p in params]
+    for i in range(3):  # by hand: each sample's loss on its own slice of the batched output
+        gi = torch.autograd.grad(model.loss({"logits": out["logits"][i:i + 1]}, src["label"][i:i + 1])["loss"], params,
+                                 retain_graph=True)
+        direct = [d + x.pow(2) / 3 for d, x in zip(direct, gi)]
+    got = recipe.acc["x"].mean()
+    for name, d in zip(model.method.theta, direct):
+        assert torch.allclose(got[name], d, rtol=1e-4, atol=1e-12)
+    batch_sq = torch.autograd.grad(model.loss(out, src["label"])["loss"], params)[0].pow(2)
+    assert not torch.allclose(got[next(iter(model.method.theta))], batch_sq, rtol=1e-2, atol=0)  # not the batch form

@@ -39,6 +39,17 @@ def phase_steps(value, max_steps: int, name: str) -> int:
     return int(round(v * max_steps)) if (isinstance(value, float) and v < 1) else int(v)
 
 
+def take_sample(out, i: int):
+    """Sample ``i`` of a head's batched output (tensors sliced on dim 0; dicts and lists walked)."""
+    if torch.is_tensor(out):
+        return out[i:i + 1]
+    if isinstance(out, dict):
+        return {k: take_sample(v, i) for k, v in out.items()}
+    if isinstance(out, (list, tuple)):
+        return type(out)(take_sample(v, i) for v in out)
+    return out
+
+
 class FisherTuneRecipe(Recipe):
     """T1 decoder warm-up -> T2 DR-FIM estimation -> T3 growing masked fine-tuning."""
 
@@ -119,8 +130,17 @@ class FisherTuneRecipe(Recipe):
         method.dsu.active = key == "xp"
         try:
             if method.estimator == "direct":
-                loss = model.loss(self.forward(src["image"]), src["label"], generator=g)["loss"]
                 params = [method.theta[n][0] for n in method.theta]
+                if method.fisher_samples == "per_sample":  # eq. 9: 1/N Σ_i g_i², one shared forward (DSU's
+                    out, labels = self.forward(src["image"]), src["label"]  # batch statistics stay the batch's)
+                    losses = []
+                    for i in range(labels.shape[0]):
+                        loss_i = model.loss(take_sample(out, i), labels[i:i + 1], generator=g)["loss"]
+                        grads = torch.autograd.grad(loss_i, params, retain_graph=i < labels.shape[0] - 1)
+                        self.acc[key].add(dict(zip(method.theta, grads)))
+                        losses.append(loss_i.detach())
+                    return torch.stack(losses).mean()
+                loss = model.loss(self.forward(src["image"]), src["label"], generator=g)["loss"]
                 grads = torch.autograd.grad(loss, params)
                 self.acc[key].add(dict(zip(method.theta, grads)))
                 return loss.detach()

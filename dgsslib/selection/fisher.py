@@ -16,8 +16,12 @@ and to restrict a selection to some of them); FFN = every linear layer of the bl
 (fc1/fc2, EVA02's SwiGLU fc1_g/fc1_x/fc2). Biases, norms and the attention output projection
 are not in θ (eq. 3 does not list them).
 
-The direct estimator averages squared per-batch gradients of the mean segmentation loss over
-T2 batches (the batch-gradient form every public implementation uses: Child-Tuning-D, FISH);
+The direct estimator averages squared gradients over T2 batches: by default of each batch's mean
+segmentation loss (``fisher_samples=batch``: Child-Tuning-D's form, one backward per batch), or of
+each sample's loss (``fisher_samples=per_sample``: eq. 9's 1/N Σ_i g_i², the form FISH uses with
+batch size 1; one forward, B backwards). The default stays ``batch`` for now: the committed mini
+results were made with it, and whether the per-sample form changes the mini ranking is measured in
+the FisherTune evidence rerun;
 :mod:`dgsslib.selection.variational` is the paper's SGVB estimate of the same quantity.
 ``damping`` is eq. 7's ε (1e-8 in the paper); the variational estimate amounts to ε = γ/τ².
 Term scales differ by orders of magnitude (F ~ 1e-8..1e-4, the ratio ~ O(1)), so ``combine``

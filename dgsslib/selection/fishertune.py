@@ -61,6 +61,11 @@ ESTIMATORS = ("variational", "direct")
 PREFIX = "vfm.model."  # the backbone's parameter names inside SegModel
 
 
+#: the direct estimator's squared gradients: of the batch-mean loss (``batch``, Child-Tuning-D's form) or of
+#: every sample's loss from the same forward (``per_sample``, eq. 9's 1/N Σ_i g_i², FISH's batch-size-1 form)
+FISHER_SAMPLES = ("batch", "per_sample")
+
+
 class FisherTune(Method):
     """Element-wise selection of θ = {Q, K, V, FFN} by DR-FIM, growing from δ_min to δ_max."""
 
@@ -73,7 +78,9 @@ class FisherTune(Method):
                  gamma: float | str = "auto", tau: float = 1e-3, sgvb_lr: float = 0.05, init_std: float | None = None,
                  damping: float | str = "auto", scale: str = "none", dsu_factor: float = 1.0, dsu_blocks: str = "",
                  lr_mult: float = 0.1, seed: int | None = None, grad_clip: float | None = None,
-                 antithetic: bool = True):
+                 antithetic: bool = True, fisher_samples: str = "batch"):
+        if fisher_samples not in FISHER_SAMPLES:
+            raise ValueError(f"fisher_samples must be one of {FISHER_SAMPLES}, got {fisher_samples!r}")
         if not float(budget) > 0:
             raise ValueError(f"budget must be > 0 (a fraction <= 1 or an element count), got {budget}")
         if float(budget) > 1 and float(budget) != int(float(budget)):
@@ -102,7 +109,9 @@ class FisherTune(Method):
                          sgvb_lr=float(sgvb_lr), init_std=float(init_std),
                          damping=damping if damping == "auto" else float(damping), scale=scale,
                          dsu_factor=float(dsu_factor), dsu_blocks=",".join(map(str, blocks)), lr_mult=float(lr_mult),
-                         seed=seed if seed is None else int(seed), grad_clip=grad_clip, antithetic=bool(antithetic))
+                         seed=seed if seed is None else int(seed), grad_clip=grad_clip, antithetic=bool(antithetic),
+                         fisher_samples=fisher_samples)
+        self.fisher_samples = fisher_samples
         self.budget, self.delta_min, self.schedule = float(budget), float(delta_min), schedule
         self.score, self.estimator, self.parts = score, estimator, parts
         self.gamma_opt = gamma if gamma == "auto" else float(gamma)
