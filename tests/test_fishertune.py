@@ -260,3 +260,22 @@ def test_fidelity_per_sample_fisher_is_eq9_mean_of_squared_per_sample_gradients(
         assert torch.allclose(got[name], d, rtol=1e-4, atol=1e-12)
     batch_sq = torch.autograd.grad(model.loss(out, src["label"])["loss"], params)[0].pow(2)
     assert not torch.allclose(got[next(iter(model.method.theta))], batch_sq, rtol=1e-2, atol=0)  # not the batch form
+
+
+def test_fidelity_schedule_steps_total_uses_the_global_step_over_all_training_steps(tiny):
+    """#21 item 13: eq. 16's T is the total number of training steps (``schedule_steps=total``); T3 kept as
+    ``t3``. Checked against ρ(t) of the growing exponential computed by hand."""
+    import math
+    from dgsslib.selection.fishertune import FisherTune
+    n = sum(p.numel() for p in tiny.model.parameters())
+    counts = {}
+    for steps in ("t3", "total"):
+        m = FisherTune(budget=0.05, delta_min=0.01, schedule_steps=steps).attach(tiny)
+        m.set_schedule(2, 2, 10)
+        m.order.copy_(torch.arange(m.k_max, dtype=m.order.dtype))  # any ranking: estimated
+        counts[steps] = [m.count_at(t) for t in range(4, 10)]
+    rho = lambda u: 0.01 + (0.05 - 0.01) * (1 - math.exp(-1.0 * u)) / (1 - math.exp(-1.0))  # noqa: E731  (κ = 1)
+    close = lambda a, b: all(abs(x - y) <= 1 for x, y in zip(a, b))  # noqa: E731  (float rounding of ρ·N)
+    assert close(counts["t3"], [rho(t / 5) * n for t in range(6)])            # T3 = 6 steps, t from T3's start
+    assert close(counts["total"], [rho(t / 9) * n for t in range(4, 10)])     # T = 10 steps, t the global step
+    assert counts["total"][0] > counts["t3"][0] and counts["total"][-1] == counts["t3"][-1]

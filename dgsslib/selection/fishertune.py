@@ -78,7 +78,9 @@ class FisherTune(Method):
                  gamma: float | str = "auto", tau: float = 1e-3, sgvb_lr: float = 0.05, init_std: float | None = None,
                  damping: float | str = "auto", scale: str = "none", dsu_factor: float = 1.0, dsu_blocks: str = "",
                  lr_mult: float = 0.1, seed: int | None = None, grad_clip: float | None = None,
-                 antithetic: bool = True, fisher_samples: str = "batch"):
+                 antithetic: bool = True, fisher_samples: str = "batch", schedule_steps: str = "t3"):
+        if schedule_steps not in ("t3", "total"):
+            raise ValueError(f"schedule_steps must be t3 or total (eq. 16's T), got {schedule_steps!r}")
         if fisher_samples not in FISHER_SAMPLES:
             raise ValueError(f"fisher_samples must be one of {FISHER_SAMPLES}, got {fisher_samples!r}")
         if not float(budget) > 0:
@@ -110,8 +112,8 @@ class FisherTune(Method):
                          damping=damping if damping == "auto" else float(damping), scale=scale,
                          dsu_factor=float(dsu_factor), dsu_blocks=",".join(map(str, blocks)), lr_mult=float(lr_mult),
                          seed=seed if seed is None else int(seed), grad_clip=grad_clip, antithetic=bool(antithetic),
-                         fisher_samples=fisher_samples)
-        self.fisher_samples = fisher_samples
+                         fisher_samples=fisher_samples, schedule_steps=schedule_steps)
+        self.fisher_samples, self.schedule_steps = fisher_samples, schedule_steps
         self.budget, self.delta_min, self.schedule = float(budget), float(delta_min), schedule
         self.score, self.estimator, self.parts = score, estimator, parts
         self.gamma_opt = gamma if gamma == "auto" else float(gamma)
@@ -125,7 +127,7 @@ class FisherTune(Method):
         self.domain_weight = domain_weight(float(dsu_factor), float(dsu_factor))
         # Algorithm 1's schedule (set by the recipe, :meth:`set_schedule`) and the step it is at (the
         # recipe's clock): the phase is computed here and nowhere else
-        self.warmup_steps, self.tune_start, self.tune_steps = 0, 0, 1
+        self.warmup_steps, self.tune_start, self.tune_steps, self.max_steps = 0, 0, 1, 1
         self.clock: int | None = None
         self._cache: tuple | None = None
 
@@ -159,6 +161,7 @@ class FisherTune(Method):
     def set_schedule(self, t1: int, t2: int, max_steps: int) -> None:
         """T1 warm-up steps, T2 estimation steps, the rest (max_steps − T1 − T2) masked fine-tuning."""
         self.warmup_steps, self.tune_start, self.tune_steps = t1, t1 + t2, max_steps - t1 - t2
+        self.max_steps = max_steps
 
     def phase_at(self, step: int) -> str:
         """``warmup`` (t < T1) | ``estimate`` (T1 ≤ t < T1+T2) | ``tune``."""
@@ -197,8 +200,11 @@ class FisherTune(Method):
         """Elements selected at training step ``step`` (0 before T3 or before the estimate)."""
         if step < self.tune_start or not self.estimated:
             return 0
-        k = selected_count(step - self.tune_start, self.tune_steps, self.n_backbone, self.delta_min,
-                           self.delta_max, self.schedule)
+        if self.schedule_steps == "total":  # eq. 16's T: every training step, t the global step
+            k = selected_count(step, self.max_steps, self.n_backbone, self.delta_min, self.delta_max, self.schedule)
+        else:                               # T3: t counted from the first fine-tuning step
+            k = selected_count(step - self.tune_start, self.tune_steps, self.n_backbone, self.delta_min,
+                               self.delta_max, self.schedule)
         return min(k, self.k_max)
 
     def masks_for(self, k: int) -> dict[str, torch.Tensor]:

@@ -4,10 +4,15 @@ Paper card: *FisherTune* (CVPR 2025, arXiv 2503.17940), §3.3.3:
 
     DRF_thresh(t) = δ_min + (δ_max − δ_min) · exp(−t / T)                     (eq. 16, as printed)
 
-The text says the opposite of the formula: "we fine-tune only the most sensitive δ_min % …
-gradually increase the percentage … reaching δ_max % by the end". Read literally, eq. 16
-*decreases* from δ_max to δ_min + 0.37(δ_max − δ_min). We implement the text's intent: ρ(t), the
-share of the backbone selected at fine-tuning step t of T = T3 (δ in fractions), grows:
+Eq. 16 is a *threshold on the DRF score*: parameters whose DRF exceeds it are selected, so a
+threshold that falls over training admits more and more of them -- the text ("fine-tune only the most
+sensitive δ_min % ... gradually increase the percentage ... reaching δ_max % by the end") and the
+formula agree; only "δ as a percentage of parameters" is loose (a threshold on scores is not a share of
+parameters). The kit schedules the *share* directly: ρ(t), the fraction of the backbone selected at
+step t, grows from δ_min to δ_max (δ in fractions; a share is what the budget of Table 1 counts). T is
+the paper's "total number of training steps" with ``schedule_steps=total`` (t = the global step), or the
+fine-tuning phase T3 with ``schedule_steps=t3`` (t counted from the start of T3; the current default,
+kept until the FisherTune rerun so the committed results stay current):
 
     ``exp``   (default)  ρ(t) = δ_min + (δ_max − δ_min) · (1 − e^{−κt/T}) / (1 − e^{−κ}),  κ = 1
                          -- eq. 16's exponential, turned to grow and normalised to reach δ_max at t = T

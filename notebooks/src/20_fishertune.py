@@ -197,10 +197,14 @@ assert torch.allclose(lam, h / gamma + tau ** -2, rtol=0.1)
 print("closed form of eq. 14 reproduced by SGVB within 10 % ✓")
 
 # %% [markdown]
-# ## 5 · The schedule (eq. 16), as the text reads
-# Printed, eq. 16 *decreases* from δ_max; the text says training starts with the top δ_min and grows to δ_max.
-# `dgsslib` implements the text (`schedule="exp"`: the same exponential, turned to grow and normalised to reach δ_max);
-# the other readings are options. Masks are nested: an element once selected stays selected.
+# ## 5 · The schedule (eq. 16)
+# Eq. 16 is a *threshold on the DRF score* that falls over training: the lower it gets, the more parameters
+# pass it — so the selection grows from the top δ_min to δ_max, as the text says (text and formula agree;
+# only "δ as a percentage of parameters" is loose). `dgsslib` schedules the selected *share* directly
+# (`schedule="exp"`: the same exponential, normalised to reach δ_max); the other shapes are options.
+# The paper's T is all training steps (`schedule_steps="total"`); the committed runs count T over the
+# fine-tuning phase T3 (`"t3"`, today's default until the FisherTune rerun). Masks are nested: an element
+# once selected stays selected.
 
 # %%
 from dgsslib.selection.schedule import SHAPES, selected_fraction

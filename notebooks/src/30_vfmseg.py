@@ -327,6 +327,13 @@ print("Fig. 4 (paper):", FIG_4_STATEMENT)
 print("paper vs code:", *VFMSEG_INCONSISTENCIES, sep="\n- ")
 
 # %% [markdown]
+# **Variants in the official repository that the kit does not build.** Besides the DINOv2/EVA02/CLIP/SAM
+# encoders with VFMNet + MGRNet reproduced here, github.com/tpy001/VFMSeg ships VFMSeg on top of HRDA,
+# of DAFormer (SegFormer head) and of a Mask2Former head. None of them is built: the kit's Mask2Former head
+# exists (notebooks 10–11), but VFMSeg's mask-guided refinement of Mask2Former outputs and the HRDA/DAFormer
+# UDA pipelines are not.
+
+# %% [markdown]
 # ### An honest reading
 
 # %%
