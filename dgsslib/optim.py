@@ -4,7 +4,8 @@
 
 Groups: head and method parameters at ``lr``; unfrozen *original* backbone weights at
 ``lr × method.backbone_lr_mult`` (Full: 0.1); no weight decay on norms, position/level/query
-embeddings, tokens and scales. A method may return its own groups (``Method.param_groups``).
+embeddings, tokens and scales, except the names a method lists in ``decay_keys`` (VFMSeg's
+``mask_token``, decayed by its official optimiser). A method may return its own groups (``Method.param_groups``).
 
 Selection masks (FisherTune, ChildTune, Random): ``method.grad_masks(step)`` returns
 {parameter: 0/1 mask} and may change with the step. :func:`apply_grad_masks` multiplies the
@@ -32,6 +33,7 @@ def param_groups(model, lr: float, weight_decay: float) -> list[dict]:
                 if isinstance(m, (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm))
                 for p in m.parameters(recurse=False)}
     keys = NO_DECAY + tuple(method.no_decay_keys)
+    force = tuple(getattr(method, "decay_keys", ()))
     method_ids = {id(p) for p in method.parameters()}  # parameters a method added inside timm modules
     masked_ids = {id(p) for p in method.selection_parameters()}
     groups: dict[tuple, dict] = {}
@@ -39,7 +41,7 @@ def param_groups(model, lr: float, weight_decay: float) -> list[dict]:
         if not p.requires_grad and id(p) not in masked_ids:
             continue
         original = name.startswith("vfm.") and id(p) not in method_ids
-        no_wd = id(p) in norm_ids or any(k in name for k in keys)
+        no_wd = (id(p) in norm_ids or any(k in name for k in keys)) and not any(k in name for k in force)
         masked = id(p) in masked_ids
         key = (original, no_wd, masked)
         if key not in groups:

@@ -187,8 +187,9 @@ def test_model_predict_records_and_resets_the_refined_fraction():
     assert st["refine_fraction"] == st["windows_mgrnet"] / 36 and [k for k in st if "refine" in k] == ["refine_fraction"]
     assert model.predict_stats()["windows"] == 0                              # reset
     model.method.c_tau = 0.0                                                  # nothing refined -> stage 1 alone
-    up = torch.nn.functional.interpolate(model.semantic_logits(torch.nn.functional.interpolate(
-        x, size=(56, 112), mode="bilinear", align_corners=False)), size=(112, 224), mode="bilinear", align_corners=False)
+    up = torch.nn.functional.interpolate(model(torch.nn.functional.interpolate(  # one step from 1/4 (the code)
+        x, size=(56, 112), mode="bilinear", align_corners=False))["logits"], size=(112, 224), mode="bilinear",
+        align_corners=False)
     assert torch.allclose(model.predict(x, "slide", 56, 35), up, atol=1e-5)
     assert model.predict_stats()["refine_fraction"] == 0.0
     model.predict(x, "whole")
@@ -251,8 +252,8 @@ def test_auto_geometry_gives_the_official_numbers_and_scales_for_mini():
     with pytest.raises(ValueError, match="larger"):
         VFMSegTwoView(hr_crop=600).geometry((512, 1024))
     model = build_model(_cfg(), verbose=False).eval()
-    seen, real = [], model.semantic_logits
-    model.semantic_logits = lambda x, out=None: (seen.append(tuple(x.shape[-2:])), real(x, out))[1]
+    seen, real = [], model.forward
+    model.forward = lambda x: (seen.append(tuple(x.shape[-2:])), real(x))[1]  # stage 1 is the first forward
     for crop in (56, 512):  # the evaluator's crop; stride auto = 0.625·crop, stage 1 = crop × 2·crop
         model.predict(torch.rand(1, 3, 112, 224), "slide", crop, 341)
         st = model.predict_stats()

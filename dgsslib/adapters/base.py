@@ -47,6 +47,8 @@ class Method(nn.Module):
     backbone_lr_mult = 1.0
     # parameter-name fragments that get no weight decay (norms, tokens, scales, ...)
     no_decay_keys: tuple[str, ...] = ()
+    #: parameter-name substrings that get weight decay even where the kit's no-decay keys match
+    decay_keys: tuple[str, ...] = ()
 
     # -- optional hooks: None / empty means "the kit's default"; a method sets what it needs ------------
     #: the recipe the method brings (``--method vfmseg`` trains its two-view step unless a recipe is named)

@@ -13,12 +13,19 @@ low-rank update of the *fused* d -> 3d projection with one shared A, as HF ``pef
 ``ms_slide_inference``)::
 
     ŷ  = up( f_θ( resize(x, 512×1024) ) )                                   stage 1 (VFMNet, whole)
+         (``up`` is one bilinear resize of the 1/4-resolution logits to the full image, the code's;
+          ``stage1_upsample=twice`` goes through 512×1024 first, the kit's earlier reading)
     C_k = mean_{i,j} [ max_c softmax(ŷ_k)_{c,i,j} > θ ],  θ = 0.968            per 512² window, stride 320
     ỹ_k = g_φ(P_k, ŷ_k) if C_k < C_τ (0.8) else ŷ_k;   S = Σ_k pad(ỹ_k) / count   (logits averaged)
 
 How the evaluator's ``mode`` interacts: ``mode="slide"`` runs this method's ``inference`` option --
-``c2f`` (above), ``full_refine`` (MGRNet on every window, ``msfull_slide_inference``), ``lr_slide``
-(VFMNet windows on the image ×0.5, then ×2) or ``hr_slide`` (VFMNet windows at full resolution).
+``c2f`` (above), ``full_refine`` (MGRNet on every window, feature masking off: the paper's reading,
+masking being a training regulariser), ``full_refine_code`` (the official ``msfull_slide_inference``
+as it runs: stage 1 is VFMNet *sliding windows* on the 512×1024 image, and feature masking is never
+switched off, so p = 0.2 of every window's positions are replaced by the mask token at test time --
+drawn from a generator seeded with ``test_mask_seed`` per call, so an evaluation is repeatable;
+on vs off changes logits by up to 4.4 in the side-by-side run), ``lr_slide`` (VFMNet windows on
+the image ×0.5, then ×2) or ``hr_slide`` (VFMNet windows at full resolution).
 Window and stage-1 sizes scale with the window so one set of defaults serves paper and mini:
 ``crop`` None = the evaluator's ``eval.crop`` (512), ``stride="auto"`` = 0.625·crop (320 for 512, the
 code's), ``lr_size="auto"`` = (crop, 2·crop) (512×1024, the code's fixed size); each also takes a number.
@@ -31,7 +38,9 @@ Paper-vs-code switches (default = the official code): ``taps=official`` (the bac
 (LoRA at the heads' lr, 1e-4) vs ``paper`` (LoRA at 0.1 × lr = 1e-5). The window rule is the code's:
 refine when C_k < C_τ (the paper keeps ŷ_k only when C_k > C_τ; they differ at C_k = C_τ only); C_k is
 decided per image (``ck_rule=image``) -- the code decides once per batch from the batch-mean C_k
-(``ck_rule=batch``); the two agree at batch 1, the official test batch size.
+(``ck_rule=batch``); the two agree at batch 1, the official test batch size. Weight decay: the
+official optimiser constructor decays MGRNet's ``mask_token`` (0.05, it is not in its no-decay keys);
+``mask_token_wd=official`` (default) does the same, ``none`` exempts it like the kit's other tokens.
 Taught in ``notebooks/30_vfmseg.ipynb``.
 """
 from __future__ import annotations
@@ -55,7 +64,8 @@ OFFICIAL_LORA_TARGETS = {
     "clip": {"official": ("out_proj", "mlp.c_fc", "mlp.c_proj"), "ours": ("proj", "fc1", "fc2")},
     "sam": {"official": ("qkv",), "ours": ("qkv",)},
 }
-INFERENCE = ("c2f", "full_refine", "lr_slide", "hr_slide")
+INFERENCE = ("c2f", "full_refine", "full_refine_code", "lr_slide", "hr_slide")
+UPSAMPLES = ("once", "twice")  # stage-1 logits -> image: one bilinear step (the code) | via lr_size first
 CK_RULES = ("image", "batch")  # C_k per image (ours) or once per batch from the batch mean (the official code)
 SWITCHES = ("official", "paper")
 
@@ -135,10 +145,12 @@ class VFMSegLoRA(LoRA):
     def __init__(self, r: int = 32, alpha: float = 32.0, dropout: float = 0.1, targets="auto",
                  taps: str = "official", backbone_lr: str = "official", inference: str = "c2f",
                  lr_size="auto", stage1: str = "whole", crop: int | None = None, stride="auto",
-                 theta: float = 0.968, c_tau: float = 0.8, window_batch: int = 8, ck_rule: str = "image"):
+                 theta: float = 0.968, c_tau: float = 0.8, window_batch: int = 8, ck_rule: str = "image",
+                 stage1_upsample: str = "once", mask_token_wd: str = "official", test_mask_seed: int = 0):
         for key, val, allowed in (("taps", taps, SWITCHES), ("backbone_lr", backbone_lr, SWITCHES),
                                   ("inference", inference, INFERENCE), ("stage1", stage1, ("whole", "slide")),
-                                  ("ck_rule", ck_rule, CK_RULES)):
+                                  ("ck_rule", ck_rule, CK_RULES), ("stage1_upsample", stage1_upsample, UPSAMPLES),
+                                  ("mask_token_wd", mask_token_wd, ("official", "none"))):
             if val not in allowed:
                 raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {val!r}")
         if not 0.0 <= float(theta) <= 1.0 or not 0.0 <= float(c_tau) <= 1.0:
@@ -158,11 +170,14 @@ class VFMSegLoRA(LoRA):
         self.options.update(targets=targets if targets == "auto" else ",".join(requested), taps=taps,
                             backbone_lr=backbone_lr, inference=inference, lr_size=lr_size, stage1=stage1,
                             crop=crop, stride=stride, theta=float(theta), c_tau=float(c_tau),
-                            window_batch=int(window_batch), ck_rule=ck_rule)
+                            window_batch=int(window_batch), ck_rule=ck_rule, stage1_upsample=stage1_upsample,
+                            mask_token_wd=mask_token_wd, test_mask_seed=int(test_mask_seed))
         self.taps, self.backbone_lr, self.inference, self.stage1 = taps, backbone_lr, inference, stage1
         self.crop, self.stride = crop, stride
         self.theta, self.c_tau, self.window_batch = float(theta), float(c_tau), int(window_batch)
-        self.ck_rule = ck_rule
+        self.ck_rule, self.stage1_upsample, self.test_mask_seed = ck_rule, stage1_upsample, int(test_mask_seed)
+        # the official constructor decays MGRNet's mask token; the kit's NO_DECAY list would exempt it
+        self.decay_keys = ("head.refine.mask_token",) if mask_token_wd == "official" else ()
         self.lora_lr_mult = 1.0 if backbone_lr == "official" else 0.1
         self._stats = _zero_stats()
         self._in_groups = False
@@ -242,11 +257,18 @@ class VFMSegLoRA(LoRA):
         if isinstance(lr_hw, float):
             lr_hw = (round(H * lr_hw), round(W * lr_hw))
         x_lr = _resize(images, lr_hw)
-        s1 = model.semantic_logits(x_lr).float() if self.stage1 == "whole" else slide_scores(model, x_lr, crop, stride)
-        coarse = _resize(s1, (H, W))  # B×K×H×W
+        code = self.inference == "full_refine_code"
+        if self.stage1 == "slide" or code:  # the official msfull_slide_inference slides VFMNet over x_lr
+            coarse = _resize(slide_scores(model, x_lr, crop, stride), (H, W))  # B×K×H×W
+        elif self.stage1_upsample == "once":  # 1/4-resolution logits -> H×W in one bilinear step (the code)
+            coarse = upsample_once(model, model(x_lr), lr_hw, (H, W))
+        else:
+            coarse = _resize(model.semantic_logits(x_lr).float(), (H, W))  # via lr_size: two steps
         t1 = clock()
-        out, refined = coarse_to_fine(functools.partial(refine_logits, model), images, coarse, crop, stride,
-                                      self.theta, self.c_tau, refine_all=self.inference == "full_refine",
+        gen = torch.Generator().manual_seed(self.test_mask_seed) if code else None
+        out, refined = coarse_to_fine(functools.partial(refine_logits, model, masking=code, generator=gen), images,
+                                      coarse, crop, stride, self.theta, self.c_tau,
+                                      refine_all=self.inference in ("full_refine", "full_refine_code"),
                                       window_batch=self.window_batch, ck_rule=self.ck_rule)
         st["windows"] += refined.numel()
         st["refined_windows"] += int(refined.sum())
@@ -260,7 +282,7 @@ class VFMSegLoRA(LoRA):
         measured with. Resets the counters."""
         st, self._stats = self._stats, _zero_stats()
         n = st["windows"]
-        uses_mgrnet = self.inference in ("c2f", "full_refine")
+        uses_mgrnet = self.inference in ("c2f", "full_refine", "full_refine_code")
         # ``refine_fraction`` is the one key containing "refine" (the acceptance checks look for it)
         return {"inference": self.inference if n or st["images"] == 0 else "whole",
                 "refine_fraction": (st["refined_windows"] / n) if n else None,
@@ -274,14 +296,28 @@ class VFMSegLoRA(LoRA):
 
 
 @torch.no_grad()
-def refine_logits(model, crop_images: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-    """MGRNet logits of image crops (B×3×h×w) given the coarse logits of the same crops (B×K×h×w)."""
+def refine_logits(model, crop_images: torch.Tensor, context: torch.Tensor, masking: bool = False,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """MGRNet logits of image crops (B×3×h×w) given the coarse logits of the same crops (B×K×h×w);
+    ``masking`` keeps the feature masking on (the official ``msfull_slide_inference``), drawn from ``generator``."""
     feats = model.features(crop_images)
     ch, cw = model.canvas_size(crop_images.shape[-2:])
     if model.vfm.pad_mode == "pad" and (ch, cw) != tuple(context.shape[-2:]):  # context on the padded canvas
         context = F.pad(context, (0, cw - context.shape[-1], 0, ch - context.shape[-2]), mode="replicate")
-    out = model.head.refine(feats, context, mask=False)
+    out = model.head.refine(feats, context, generator=generator, mask=bool(masking))
     return model.semantic_logits(crop_images, out=out).float()
+
+
+def upsample_once(model, out: dict, hw: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    """The head's logits of an ``hw`` image (on its canvas, 1/4 resolution for VFMNet) -> B×K×``size``
+    in one bilinear resize (the official stage 1). A padded canvas is resized by the same factor and
+    cropped, so the image region lands exactly on ``size``."""
+    logits = out["logits"].float()
+    canvas = model.canvas_size(hw)
+    if model.vfm.pad_mode == "pad" and tuple(canvas) != tuple(hw):
+        big = (round(canvas[0] * size[0] / hw[0]), round(canvas[1] * size[1] / hw[1]))
+        return F.interpolate(logits, size=big, mode="bilinear", align_corners=False)[..., : size[0], : size[1]]
+    return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
 
 
 def _clock(device: torch.device) -> float:
@@ -327,4 +363,4 @@ def _parse_vfmseg_targets(targets) -> tuple[str, ...]:
 
 
 __all__ = ["VFMSegLoRA", "OFFICIAL_LORA_TARGETS", "INFERENCE", "coarse_to_fine", "confident_share",
-           "official_family", "refine_logits", "window_boxes"]
+           "official_family", "refine_logits", "upsample_once", "window_boxes"]

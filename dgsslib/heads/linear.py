@@ -7,7 +7,8 @@ bilinearly upsampled to the input. ``hidden=0`` gives the pure linear probe
 (logits = W · BN(concat f_k)). It is the head of the Freeze/Full baselines in the mini profile
 (a Mask2Former head is ~20M parameters, too slow on 2 CPU cores). Head contract shared with
 :class:`dgsslib.heads.mask2former.Mask2FormerHead`: ``forward(feats, queries=None)``,
-``loss(out, labels)``, ``semantic_logits(out, size)``.
+``loss(out, labels)``, ``semantic_logits(out, size)``. ``loss_average``: ``valid`` (default, PyTorch's
+ignore mean) or ``all`` (mmseg ``avg_non_ignore=False``, as VFMSeg's official configs; notebook 30's baseline).
 Taught in ``notebooks/01_frozen_vs_full.ipynb``.
 """
 from __future__ import annotations
@@ -17,16 +18,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.labels import IGNORE_INDEX, NUM_CLASSES
+from .vfmnet import LOSS_AVERAGES, pixel_ce
 
 
 class LinearHead(nn.Module):
     needs_pyramid = False  # reads the taps on the token grid
 
     def __init__(self, in_channels: list[int], num_classes: int = NUM_CLASSES, hidden: int = 256,
-                 ignore_index: int = IGNORE_INDEX):
+                 ignore_index: int = IGNORE_INDEX, loss_average: str = "valid"):
         super().__init__()
+        if loss_average not in LOSS_AVERAGES:
+            raise ValueError(f"loss_average must be one of {', '.join(LOSS_AVERAGES)}, got {loss_average!r}")
         c = sum(in_channels)
-        self.ignore_index = ignore_index
+        self.ignore_index, self.loss_average = ignore_index, loss_average
         self.bn_in = nn.BatchNorm2d(c)
         if hidden:
             self.mix = nn.Sequential(nn.Conv2d(c, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.GELU())
@@ -44,9 +48,5 @@ class LinearHead(nn.Module):
         return F.interpolate(out["logits"].float(), size=tuple(size), mode="bilinear", align_corners=False)
 
     def loss(self, out: dict, labels: torch.Tensor, generator: torch.Generator | None = None) -> dict:
-        logits = self.semantic_logits(out, labels.shape[-2:])
-        if not (labels != self.ignore_index).any():  # an all-ignore crop: zero loss, not NaN
-            ce = logits.sum() * 0.0
-        else:
-            ce = F.cross_entropy(logits, labels, ignore_index=self.ignore_index)
+        ce = pixel_ce(self.semantic_logits(out, labels.shape[-2:]), labels, self.ignore_index, self.loss_average)
         return {"loss_ce": ce, "loss": ce}

@@ -14,7 +14,10 @@ evaluator and whole/slide inference treat the model like any single-head model; 
 step (:mod:`dgsslib.recipes.vfmseg`) and the coarse-to-fine inference
 (:mod:`dgsslib.adapters.vfmseg_lora`) call ``head.refine`` with the detached coarse logits of the
 same region. Options name the paper-vs-code switch (``decoder=official|paper``), the mask ratio
-p (0.2) and the widths (see :mod:`dgsslib.heads.vfmnet`, :mod:`dgsslib.heads.mgrnet`).
+p (0.2), the widths, the CE reduction of both losses (``loss_average``: ``all`` = mmseg's
+``avg_non_ignore=False``, the official; ``valid``) and the VFMNet init (``init``: ``official`` =
+mmcv ``ConvModule``'s Kaiming fan_out; ``torch``) -- see :mod:`dgsslib.heads.vfmnet`,
+:mod:`dgsslib.heads.mgrnet`.
 Taught in ``notebooks/30_vfmseg.ipynb``.
 """
 from __future__ import annotations
@@ -34,12 +37,14 @@ class VFMSegHead(nn.Module):
     needs_pyramid = False
 
     def __init__(self, in_channels: list[int], num_classes: int = NUM_CLASSES, decoder: str = "official",
-                 mask_ratio: float = 0.2, fuse_channels: int | None = None, channels: int = 256,
+                 mask_ratio: float = 0.2, fuse_channels: int | None = None, channels: int | str = "auto",
                  refine_channels: int = 256, depth: int = 3, heads: int = 8, head_dim: int = 64,
-                 dropout: float = 0.1, paper_dim: int = 256, ignore_index: int = IGNORE_INDEX):
+                 dropout: float = 0.1, paper_dim: int = 256, ignore_index: int = IGNORE_INDEX,
+                 loss_average: str = "all", init: str = "official"):
         super().__init__()
-        self.ignore_index = ignore_index
-        self.coarse = VFMNetDecoder(in_channels, num_classes, fuse_channels, channels, dropout, ignore_index)
+        self.ignore_index, self.loss_average = ignore_index, loss_average
+        self.coarse = VFMNetDecoder(in_channels, num_classes, fuse_channels, channels, dropout, ignore_index,
+                                    loss_average, init)
         self.refine = MGRNetDecoder(in_channels, num_classes, refine_channels, decoder, mask_ratio, depth,
                                     heads, head_dim, dropout, paper_dim)
 
@@ -51,8 +56,8 @@ class VFMSegHead(nn.Module):
         return F.interpolate(out["logits"].float(), size=tuple(size), mode="bilinear", align_corners=False)
 
     def loss(self, out: dict, labels: torch.Tensor, generator: torch.Generator | None = None) -> dict:
-        """Pixel CE (ignore 255) of either decoder's output against B×H×W labels."""
-        ce = pixel_ce(self.semantic_logits(out, labels.shape[-2:]), labels, self.ignore_index)
+        """Pixel CE (ignore 255, reduction ``loss_average``) of either decoder's output against B×H×W labels."""
+        ce = pixel_ce(self.semantic_logits(out, labels.shape[-2:]), labels, self.ignore_index, self.loss_average)
         return {"loss_ce": ce, "loss": ce}
 
 

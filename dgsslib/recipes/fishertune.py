@@ -16,7 +16,8 @@ The poly learning-rate schedule runs over all steps (the trainer's); the paper g
 (our defaults: 20 % / 10 % / 70 %). Every phase resumes exactly: the T2 accumulators (or the two
 posteriors and their Adam moments) are recipe state, the ranking is the method's buffer. x and
 x′ use the same batch, labels and loss point sample (one generator state), so F(x) − F(x′) is
-the effect of the perturbation alone. Taught in ``notebooks/20_fishertune.ipynb``.
+the effect of the perturbation alone; the two signs of an antithetic pair (variational estimator) also
+see the same DSU draw, so ±ξ differ by the sign alone. Taught in ``notebooks/20_fishertune.ipynb``.
 """
 from __future__ import annotations
 
@@ -126,7 +127,8 @@ class FisherTuneRecipe(Recipe):
         method = model.method
         g = torch.Generator().manual_seed(0)
         g.set_state(gen_state)  # the same loss point sample for x and x'
-        method.dsu.generator = torch.Generator().manual_seed(self.cfg.get("seed", 0) * 1_000_033 + step)
+        dsu_seed = self.cfg.get("seed", 0) * 1_000_033 + step
+        method.dsu.generator = torch.Generator().manual_seed(dsu_seed)
         method.dsu.active = key == "xp"
         try:
             if method.estimator == "direct":
@@ -154,10 +156,11 @@ class FisherTuneRecipe(Recipe):
             opt.zero_grad(set_to_none=True)
             signs = (1.0, -1.0) if method.antithetic else (1.0,)
             datas = []
-            for sign in signs:  # the antithetic pair ±ξ from one noise state
+            for sign in signs:  # the antithetic pair ±ξ from one noise state, on the same x′
                 xi = torch.Generator().manual_seed(0)
                 xi.set_state(xi_state)
                 g.set_state(gen_state)
+                method.dsu.generator = torch.Generator().manual_seed(dsu_seed)  # both signs: the same DSU draw
                 total, data = sgvb_loss(model, post, data_loss, method.gamma, method.tau, generator=xi, sign=sign)
                 (total / len(signs)).backward()
                 datas.append(data)

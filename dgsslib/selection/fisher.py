@@ -25,7 +25,8 @@ the FisherTune evidence rerun;
 :mod:`dgsslib.selection.variational` is the paper's SGVB estimate of the same quantity.
 ``damping`` is eq. 7's ε (1e-8 in the paper); the variational estimate amounts to ε = γ/τ².
 Term scales differ by orders of magnitude (F ~ 1e-8..1e-4, the ratio ~ O(1)), so ``combine``
-offers ``scale="none"`` (the literal sum, default) and ``"mean"`` (each term over its global mean).
+offers ``scale="none"`` (the literal sum, this function's default) and ``"mean"`` (each term over its
+global mean; :class:`~dgsslib.selection.fishertune.FisherTune`'s default, see its docstring).
 """
 from __future__ import annotations
 

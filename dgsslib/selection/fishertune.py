@@ -31,7 +31,11 @@ This file is the *method* (which elements train at step t, stored how); the phas
   elements whose F is ~0 (pure estimation noise), so the default ``"auto"`` damps at the median of
   F_x over the candidates -- what the variational estimate implies anyway (γ/τ² with auto γ), so
   both estimators rank with the same damping; ``damping=1e-8`` is the literal formula.
-  ``scale`` none (the literal sum, default) | mean (each term over its global mean).
+  ``scale`` mean (default: each term over its global mean before the sum) | none (eq. 7's literal sum).
+  Literally, the domain term (O(0.1–1)) swamps F (~1e-6 on the mini model), so DR-FIM's top 5 % is
+  exactly ΔF-only's (overlap 1.000 at damping 1e-8 or the median) and Table 4's DR-FIM and ΔF rows
+  would be one selection -- the paper reports them apart (64.5 vs 67.7 on ACDC), so its two terms must
+  have been on comparable scales; ``mean`` puts them there (notebook 20 measures the overlaps).
 - ``seed`` None: the run's seed (Random's mask changes with the seed, as the other rows' data do).
 - ``dsu_factor`` 1.0, ``dsu_blocks`` "" (x′ after patch + position embedding only; e.g. "5,11").
 - ``lr_mult`` 0.1: selected backbone elements at 0.1× the decoder's lr (Rein's full-FT practice).
@@ -76,9 +80,9 @@ class FisherTune(Method):
     def __init__(self, budget: float = 0.05, delta_min: float = 0.01, schedule: str = "exp",
                  score: str = "drfim", estimator: str = "variational", targets: str = "q,k,v,ffn",
                  gamma: float | str = "auto", tau: float = 1e-3, sgvb_lr: float = 0.05, init_std: float | None = None,
-                 damping: float | str = "auto", scale: str = "none", dsu_factor: float = 1.0, dsu_blocks: str = "",
+                 damping: float | str = "auto", scale: str = "mean", dsu_factor: float = 1.0, dsu_blocks: str = "",
                  lr_mult: float = 0.1, seed: int | None = None, grad_clip: float | None = None,
-                 antithetic: bool = True, fisher_samples: str = "batch", schedule_steps: str = "t3"):
+                 antithetic: bool = True, fisher_samples: str = "batch", schedule_steps: str = "total"):
         if schedule_steps not in ("t3", "total"):
             raise ValueError(f"schedule_steps must be t3 or total (eq. 16's T), got {schedule_steps!r}")
         if fisher_samples not in FISHER_SAMPLES:

@@ -10,9 +10,9 @@ sensitive δ_min % ... gradually increase the percentage ... reaching δ_max % b
 formula agree; only "δ as a percentage of parameters" is loose (a threshold on scores is not a share of
 parameters). The kit schedules the *share* directly: ρ(t), the fraction of the backbone selected at
 step t, grows from δ_min to δ_max (δ in fractions; a share is what the budget of Table 1 counts). T is
-the paper's "total number of training steps" with ``schedule_steps=total`` (t = the global step), or the
-fine-tuning phase T3 with ``schedule_steps=t3`` (t counted from the start of T3; the current default,
-kept until the FisherTune rerun so the committed results stay current):
+the paper's "total number of training steps" with ``schedule_steps=total`` (default, the paper: t = the
+global step, so the selection has grown part of the way when T3 starts), or the fine-tuning phase T3 with
+``schedule_steps=t3`` (t counted from the start of T3, the kit's earlier reading):
 
     ``exp``   (default)  ρ(t) = δ_min + (δ_max − δ_min) · (1 − e^{−κt/T}) / (1 − e^{−κ}),  κ = 1
                          -- eq. 16's exponential, turned to grow and normalised to reach δ_max at t = T
