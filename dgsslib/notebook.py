@@ -121,20 +121,22 @@ def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = 
     return rec
 
 
-def save_results(notebook: str, profile: str, runs: list[dict], extra: dict | None = None) -> Path:
-    """``results/<notebook>/<profile>.json`` with every run (the README table reads these)."""
+def save_results(notebook: str, profile: str, runs: list[dict], extra: dict | None = None) -> None:
+    """Write ``results/<notebook>/<profile>.json`` with every run (the README table reads these) and
+    print its path; ``extra`` adds top-level keys (e.g. ``comparisons`` from :mod:`dgsslib.stats`)."""
     path = RESULTS / notebook / f"{profile}.json"
     slim = []
     for r in runs:
         r = dict(r)
         r.pop("history", None)
+        # per-image counts stay in each run's results.json; the record keeps the comparisons made from them
+        r["metrics"] = {d: {k: v for k, v in m.items() if k != "per_image"} for d, m in r.get("metrics", {}).items()}
         slim.append(r)
     write_json(path, {"notebook": notebook, "profile": profile, "commit": git_commit(short=True),
                       "provenance": provenance(), "device": device_info(), "runs": slim, **(extra or {})})
     flagged = [r.get("tag", r.get("method")) for r in slim if provenance_flags(r)]
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name} ({len(slim)} runs"
           + (f"; flagged: {', '.join(map(str, flagged))}" if flagged else "") + ")")
-    return path
 
 
 def load_results(notebook: str, profile: str) -> dict | None:

@@ -100,4 +100,15 @@ def progress_bar(iterable=None, **kwargs):
     return tqdm(iterable, **kwargs)
 
 
-__all__ = ["LOG_PREFIX", "MODES", "progress_bar", "progress_mode"]
+_SAID: set = set()
+
+
+def say_once(key: str, msg: str) -> None:
+    """Print ``[dgsslib] msg`` the first time ``key`` comes up in this process: a notebook that trains
+    twenty runs on the same weights states where they come from once, not twenty times."""
+    if key not in _SAID:
+        _SAID.add(key)
+        print(f"[dgsslib] {msg}", file=sys.stdout, flush=True)
+
+
+__all__ = ["LOG_PREFIX", "MODES", "progress_bar", "progress_mode", "say_once"]

@@ -17,13 +17,18 @@ Cell markers: ``# %% [markdown]`` (markdown; lines start with "# "), ``# %%`` (c
 Cleaning (``--adopt`` / ``--clean``): widget outputs and ``metadata.widgets`` dropped; stream text
 collapsed to what a terminal shows (``\\r`` redraws keep their last state), progress lines
 (``dgsslib.progress`` log lines, tqdm bars) and network-error lines dropped; absolute paths made
-relative (repo) or ``~`` (home); execution counts renumbered 1, 2, ...; notebook metadata set to
-what JupyterLab + ipykernel write, so opening and closing a notebook leaves ``git status`` clean.
+relative (repo) or ``~`` (home); a weights line (``[dgsslib] weights:`` / ``[dgsslib] loaded``) kept
+the first time only (the kit says it once per process now: ``dgsslib.progress.say_once``); a bare
+``PosixPath(...)`` echo dropped; a re-run's "changed since ... from scratch" line dropped; empty stream outputs (a cleared progress line's stderr bar) dropped;
+execution counts renumbered 1, 2, ...; notebook metadata set to what JupyterLab + ipykernel write, so
+opening and closing a notebook leaves ``git status`` clean.
 
 Hygiene rules (``--check``): no output text contains ``0%|``, ``huggingface.co``, ``Errno`` or an
 absolute path under ``/root``, ``/home``, ``/tmp``, ``/work``; no widget outputs or
 ``metadata.widgets``; kernelspec ``python3`` / ``Python 3 (ipykernel)`` and full ``language_info``;
-execution counts consecutive; exactly one parameters cell, parsed by papermill without warnings.
+execution counts consecutive; exactly one parameters cell, parsed by papermill without warnings; no
+weights line twice, no ``PosixPath(`` echo, no empty stream output, no "changed since ... from scratch"
+line (a re-run's history, not the run's).
 """
 from __future__ import annotations
 
@@ -48,6 +53,8 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 FORBIDDEN = re.compile(r"0%\||huggingface\.co|Errno|/root|/home|/tmp|/work")
 PROGRESS_LINE = re.compile(r"^\[progress\] |\d+%\|")
 NOISE_LINE = re.compile(r"huggingface\.co|Errno|hub weights unavailable")
+ONCE_LINE = re.compile(r"^\[dgsslib\] (weights: |loaded )")   # said once per process by the kit
+RERUN_LINE = re.compile(r"changed since .*from scratch")
 
 
 # ----------------------------------------------------------------------------------------- build
@@ -131,7 +138,7 @@ def collapse_stream(text: str) -> str:
     lines = []
     for line in text.split("\n"):
         shown = line.rstrip("\r").split("\r")[-1]
-        if PROGRESS_LINE.search(shown) or NOISE_LINE.search(shown):
+        if PROGRESS_LINE.search(shown) or NOISE_LINE.search(shown) or RERUN_LINE.search(shown):
             continue
         lines.append(shown)
     out = "\n".join(lines)
@@ -163,9 +170,35 @@ def clean_outputs(outputs: list) -> list:
     return [o for o in out if o.get("output_type") != "stream" or o["text"].strip()]
 
 
+def dedupe_once_lines(cells) -> None:
+    """Keep the first weights line of each kind in the notebook (``ONCE_LINE``), drop later repeats."""
+    seen = set()
+    for c in cells:
+        for o in c.get("outputs", []):
+            if o.get("output_type") != "stream":
+                continue
+            keep = []
+            for line in o["text"].split("\n"):
+                m = ONCE_LINE.match(line)
+                if m:
+                    key = m.group(1)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                keep.append(line)
+            o["text"] = "\n".join(keep)
+
+
+def is_path_echo(o) -> bool:
+    text = o.get("data", {}).get("text/plain", "")
+    text = "".join(text) if isinstance(text, list) else text
+    return o.get("output_type") == "execute_result" and text.startswith(("PosixPath(", "WindowsPath("))
+
+
 def clean(nb):
     """Everything ``--adopt`` does to an executed notebook besides dropping the injected cell."""
     count = 0
+    dedupe_once_lines([c for c in nb.cells if c.cell_type == "code"])
     for c in nb.cells:
         for key in ("papermill", "execution", "widgets"):
             c.metadata.pop(key, None)
@@ -173,7 +206,7 @@ def clean(nb):
             c.metadata.pop("tags")
         if c.cell_type != "code":
             continue
-        c.outputs = clean_outputs(c.get("outputs", []))
+        c.outputs = [o for o in clean_outputs(c.get("outputs", [])) if not is_path_echo(o)]
         if c.execution_count is not None or c.outputs:
             count += 1
             c.execution_count = count
@@ -251,7 +284,21 @@ def problems(path: Path) -> list[str]:
     ran = [n for n in counts if n is not None]
     if ran != list(range(1, len(ran) + 1)):
         bad.append(f"execution counts are not 1, 2, 3, ...: {ran}")
+    once = {}
     for i, c in enumerate(nb["cells"]):
+        for o in c.get("outputs", []):
+            if is_path_echo(o):
+                bad.append(f"cell {i}: a bare path echo ({o['data']['text/plain'][:40]!r})")
+            if o.get("output_type") == "stream":
+                text = "".join(o["text"]) if isinstance(o["text"], list) else o["text"]
+                if not text.strip():
+                    bad.append(f"cell {i}: an empty {o.get('name')} stream output")
+                for line in text.split("\n"):
+                    m = ONCE_LINE.match(line)
+                    if m:
+                        once[m.group(1)] = once.get(m.group(1), 0) + 1
+                    if RERUN_LINE.search(line):
+                        bad.append(f"cell {i}: a re-run's history line: {line.strip()[:80]}")
         if c.get("metadata", {}).get("widgets"):
             bad.append(f"cell {i}: widget state in cell metadata")
         for o in c.get("outputs", []):
@@ -261,6 +308,7 @@ def problems(path: Path) -> list[str]:
             for m in FORBIDDEN.finditer(text):
                 line = text[:m.end()].rsplit("\n", 1)[-1] + text[m.end():].split("\n", 1)[0]
                 bad.append(f"cell {i}: output contains {m.group(0)!r}: {line.strip()[:100]}")
+    bad += [f"'[dgsslib] {k.strip()}' line {n} times (say it once)" for k, n in once.items() if n > 1]
     params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(params) != 1:
         bad.append(f"{len(params)} parameters cells (want exactly one)")

@@ -32,7 +32,6 @@ Taught in ``notebooks/00_setup_and_benchmark.ipynb``.
 from __future__ import annotations
 
 import math
-import sys
 from typing import Iterable, Sequence
 
 import timm
@@ -218,11 +217,6 @@ def reduced_out_indices(depth: int) -> tuple[int, ...]:
     return tuple(sorted({min(depth - 1, q * k - 1) for k in range(1, 5)}))
 
 
-def _say(msg: str, verbose: bool) -> None:
-    if verbose:
-        print(f"[dgsslib] {msg}", file=sys.stdout, flush=True)
-
-
 def load_vfm(name: str, weights: str | None = "auto", img_size: int | None = None,
              patch_size: int | None = None, out_indices: Sequence[int] | None = None,
              depth: int | None = None, pad_mode: str = "pad", pos_interp: str = "auto",
@@ -279,5 +273,8 @@ def load_vfm(name: str, weights: str | None = "auto", img_size: int | None = Non
         convert_patch14_to_16(model, img_size or 512)
         source += " + patch 14->16 conversion"
     model.eval()
-    _say(f"weights: {source}{', offline copy' + hub_note if weights == 'offline' else ''} ({name})", verbose)
+    if verbose:  # once per process and weights: a notebook's twentieth run loads what its first one said
+        from ..progress import say_once
+        msg = f"weights: {source}{', offline copy' + hub_note if weights == 'offline' else ''} ({name})"
+        say_once(msg, msg)
     return VFM(spec, model, source, out_indices=out_indices, pad_mode=pad_mode, pos_interp=pos_interp)

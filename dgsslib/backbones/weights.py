@@ -276,8 +276,9 @@ def offline_dinov2_s_state_dict(verbose: bool = True, force: bool = False) -> Di
             f"(or offline_dinov2_s_state_dict(force=True)).")
     sd = load_file(str(path))
     if verbose:
-        print(f"[dgsslib] loaded {WEIGHT_LABEL} from the kit's cache ($DGSS_CACHE/{path.name}, sha256 verified, "
-              f"{time.perf_counter() - t0:.2f} s)")
+        from ..progress import say_once
+        say_once(f"loaded:{path}", f"loaded {WEIGHT_LABEL} from the kit's cache ($DGSS_CACHE/{path.name}, sha256 "
+                 f"verified, {time.perf_counter() - t0:.2f} s)")
     return sd
 
 

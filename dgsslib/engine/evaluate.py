@@ -85,6 +85,7 @@ def evaluate(model, dataset, mode: str = "whole", crop: int = 512, stride: int =
     was_training = model.training
     model.eval()
     conf = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.int64)
+    per_image = {"tp": [], "fp": [], "fn": []}  # per image and class: what dgsslib.stats bootstraps over
     t0 = time.time()
     same_size = mode == "whole" and test_scale is None
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size if same_size else 1,
@@ -93,7 +94,12 @@ def evaluate(model, dataset, mode: str = "whole", crop: int = 512, stride: int =
         img, lab = batch["image"].to(device), batch["label"].to(device)
         with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             pred = predict(model, img, mode, crop, stride, test_scale, out_hw=lab.shape[-2:])
-        conf += confusion_matrix(pred, lab)
+        for p_i, l_i in zip(pred, lab):
+            c = confusion_matrix(p_i, l_i)
+            conf += c
+            tp = c.diag()
+            for key, v in (("tp", tp), ("fp", c.sum(0) - tp), ("fn", c.sum(1) - tp)):
+                per_image[key].append(v.tolist())
     model.train(was_training)
     stats = model.predict_stats() if hasattr(model, "predict_stats") else {}
     res = iou_from_confusion(conf, class_subset)
@@ -101,6 +107,7 @@ def evaluate(model, dataset, mode: str = "whole", crop: int = 512, stride: int =
     res.update(n_images=len(dataset), mode=mode, test_scale=list(test_scale) if test_scale else "native",
                crop=crop if mode == "slide" else None, stride=stride if mode == "slide" else None,
                seconds=round(time.time() - t0, 2), **stats)
+    res["per_image"] = per_image  # N×K true positives / false positives / false negatives (results.json only)
     return res
 
 
