@@ -135,6 +135,11 @@ def compare(a_name: str, b_name: str, a_runs, b_runs, domain, label: str | None 
     return out
 
 
+def fmt(x: float) -> str:
+    """Signed, 2 decimals; 3 when a non-zero bound would print as ±0.00 (the verdict reads the stored value)."""
+    return f"{x:+.3f}" if x != 0 and abs(x) < 0.005 else f"{x:+.2f}"
+
+
 def sentence(c: dict, unit: str = "mIoU") -> str:
     """The reading of one comparison, generated from its interval."""
     lo, hi = c["ci95"]
@@ -145,7 +150,7 @@ def sentence(c: dict, unit: str = "mIoU") -> str:
         head = f"{c['a']} ties with {c['b']}"
     else:
         head = f"{c['a']} is {c['verdict']} than {c['b']}"
-    return (f"{head} on {c['domain']}: Δ = {c['diff']:+.2f} {unit}, 95 % interval [{lo:+.2f}, {hi:+.2f}] "
+    return (f"{head} on {c['domain']}: Δ = {fmt(c['diff'])} {unit}, 95 % interval [{fmt(lo)}, {fmt(hi)}] "
             f"({how}).")
 
 
@@ -153,10 +158,10 @@ def table(comparisons: list[dict]) -> str:
     """A markdown table of comparisons (a, b, domain, Δ, interval, verdict)."""
     rows = ["| A | B | domain | Δ mIoU | 95 % interval | interval over | verdict |", "|---|---|---|---|---|---|---|"]
     for c in comparisons:
-        rows.append(f"| {c['a']} | {c['b']} | {c['domain']} | {c['diff']:+.2f} | [{c['ci95'][0]:+.2f}, "
-                    f"{c['ci95'][1]:+.2f}] | {c.get('interval', '')} (n = {c.get('n', '')}) | {c['verdict']} |")
+        rows.append(f"| {c['a']} | {c['b']} | {c['domain']} | {fmt(c['diff'])} | [{fmt(c['ci95'][0])}, "
+                    f"{fmt(c['ci95'][1])}] | {c.get('interval', '')} (n = {c.get('n', '')}) | {c['verdict']} |")
     return "\n".join(rows)
 
 
-__all__ = ["LEVEL", "VERDICTS", "bootstrap_images", "compare", "miou_from_counts", "paired_seeds", "seed_of",
+__all__ = ["LEVEL", "VERDICTS", "bootstrap_images", "compare", "fmt", "miou_from_counts", "paired_seeds", "seed_of",
            "sentence", "table", "t_quantile", "verdict"]
