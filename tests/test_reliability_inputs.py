@@ -28,6 +28,7 @@ right thing or stop with one ``[dgsslib] error:`` line (exit 2) and nothing lost
 | a notebook rerun with a changed setting | finished runs deleted | kept as ``<tag>.replaced-<time>/`` | tests/test_notebook_helpers.py |
 | ``budget=1.5`` | read as 1 element, silently | exit 2: a fraction <= 1 or a whole count | test_ambiguous_budget_and_bad_subset_options |
 | ``verify.py acdc --conditions foo`` | exit 1 (a "failed tree") | exit 2 (a user error) | test_ambiguous_budget_and_bad_subset_options |
+| a truncated validation image / a BDD image-label size mismatch | refused after training | exit 2 before step 0, naming the file | test_broken_eval_files_stop_the_run_before_training |
 """
 import json
 
@@ -182,3 +183,25 @@ def test_ambiguous_budget_and_bad_subset_options(tmp_path, capsys):
     from dgsslib.data.verify import main as verify_main
     assert verify_main(["acdc", "--root", str(tmp_path), "--conditions", "foo"]) == 2
     assert "unknown --conditions ['foo']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["truncate", "size"])
+def test_broken_eval_files_stop_the_run_before_training(tmp_path, capsys, monkeypatch, damage):
+    """Every real evaluation file is decoded once before the first step (``check_eval_data``)."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fake_trees import make_bdd, truncate, write_png
+    import numpy as np
+    data = tmp_path / "data"
+    make_bdd(data / "bdd", [(v, v) for v in range(19)] + [(255, 255)], h=64, w=128)  # trainId labels
+    img = next((data / "bdd/images/10k/val").glob("*.jpg"))
+    if damage == "truncate":
+        truncate(img, 0.3)
+    else:
+        write_png(data / "bdd/labels/sem_seg/masks/val" / (img.stem + ".png"), np.zeros((32, 64), np.uint8))
+    monkeypatch.setenv("DGSS_DATA", str(data))
+    work = tmp_path / "run"
+    rc, err = run(capsys, *SMALL[:-3], "--set", 'data.eval=["bdd:val"]', "--work-dir", str(work), "--no-progress")
+    assert rc == 2 and err[-1].startswith("[dgsslib] error:") and img.stem in err[-1]
+    assert not (work / "ckpt").exists() and not (work / "final.safetensors").exists()  # nothing trained

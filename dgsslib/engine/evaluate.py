@@ -119,6 +119,17 @@ def build_eval_sets(cfg: dict) -> dict:
             for spec in cfg["data"]["eval"]}
 
 
+def check_eval_data(eval_sets: dict, progress: bool = True) -> None:
+    """Decode every image and label of the real evaluation sets once, before the first training step: a
+    truncated file or an image/label size mismatch stops the run now (``DatasetError`` naming the file and
+    the fix), not after hours of training. The procedural sets render on demand and need no check."""
+    for name, (ds, _) in eval_sets.items():
+        if not hasattr(ds, "check_item"):
+            continue
+        for i in progress_bar(range(len(ds)), desc=f"check eval {name}", leave=False, disable=not progress):
+            ds.check_item(i, decode_image=True)
+
+
 def evaluate_all(model, cfg: dict, device, amp_dtype, progress: bool = True, eval_sets: dict | None = None) -> dict:
     eval_sets = eval_sets if eval_sets is not None else build_eval_sets(cfg)
     return {name: evaluate(model, ds, batch_size=cfg["eval"]["batch_size"], device=device, desc=f"eval {name}",

@@ -29,7 +29,7 @@ from torch import nn
 
 from .. import checkpoint as ck
 from . import runtime
-from .evaluate import build_eval_sets
+from .evaluate import build_eval_sets, check_eval_data
 from .loop import history_upto, run_loop
 from ..optim import build_optimizer
 from .records import write_json
@@ -139,6 +139,7 @@ def fit(cfg: dict, work_dir: str | Path, resume: bool = False, model=None, progr
                                  "(e.g. --set data.target=synthetic:night)")
             streams["target"] = build_source(cfg["data"]["target"], cfg, train=True)
         eval_sets = build_eval_sets(cfg)
+        check_eval_data(eval_sets, progress=progress and rank == 0)  # a broken eval file stops us before step 0
 
         # -- model, recipe, optimiser, resume
         torch.manual_seed(cfg["seed"])
