@@ -43,6 +43,8 @@ def test_branches_log_their_terms_and_switch_off(tmp_path):
     h = rec["history"][-1]
     terms = ("loss_source", "loss_mix", "loss_mask", "loss_stm_src", "loss_stm_mix", "loss_stm_mask")
     assert all(h[t] > 0 for t in terms) and h["pseudo_weight"] == 1.0
+    qs = [r["pseudo_weight"] for r in rec["history"]]                       # q̄ over the run, in the record
+    assert rec["summary"]["pseudo_weight_mean"] == pytest.approx(sum(qs) / len(qs))
     assert h["loss"] == pytest.approx(sum(h[t] for t in terms), rel=1e-4)   # α = β = 1 (eq. 20)
     rec = fit(_cfg(stm=False, regions="slic"), tmp_path / "nostm", progress=False)
     assert not any("stm" in k for k in rec["history"][-1]) and "loss_mix" in rec["history"][-1]

@@ -111,8 +111,14 @@ def run_loop(cfg, work_dir, model, recipe, opt, loaders, eval_sets, start, devic
         ck.save_tensors(work_dir / "final.safetensors", final,
                         {"step": final_step, "config": cfg, **ck.identity(cfg)})
         metrics = evaluate_all(model, cfg, device, amp_dtype, progress, eval_sets)
-        record = run_record(cfg, model, metrics, train_seconds=train_s, steps_run=final_step - start,
-                            final_step=final_step, history=history[:: max(1, len(history) // 1000)],
+        means = {}
+        for term in getattr(recipe, "summary_terms", ()):  # over every logged step of the run (resumed ones too)
+            vals = [float(h[term]) for h in history if h.get(term) is not None]
+            if vals:
+                means[f"{term}_mean"] = sum(vals) / len(vals)
+        record = run_record(cfg, model, metrics, summary_extra=means, train_seconds=train_s,
+                            steps_run=final_step - start, final_step=final_step,
+                            history=history[:: max(1, len(history) // 1000)],
                             resumed_from=start or None)
         write_json(work_dir / "results.json", record)
     if world > 1:

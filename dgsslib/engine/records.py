@@ -36,7 +36,7 @@ def device_info() -> dict:
     return info
 
 
-def run_record(cfg: dict, model, metrics: dict, **extra) -> dict:
+def run_record(cfg: dict, model, metrics: dict, summary_extra: dict | None = None, **extra) -> dict:
     from ..profiles import SYNTH_ADVERSE, SYNTH_TARGETS
     from ..data.sources import eval_name
     targets = [eval_name(s) for s in SYNTH_TARGETS]
@@ -46,6 +46,7 @@ def run_record(cfg: dict, model, metrics: dict, **extra) -> dict:
         vals = [metrics[n]["miou"] for n in names if n in metrics]
         if vals:
             summary[group] = sum(vals) / len(vals)
+    summary.update(summary_extra or {})  # e.g. Rein-A's pseudo_weight_mean (Recipe.summary_terms)
     return {
         "profile": cfg["profile"], "backbone": cfg["backbone"], "weights": model.vfm.weights_source,
         "method": cfg["method"], "method_options": cfg.get("method_options", {}), "head": cfg["head"],

@@ -30,6 +30,8 @@ class Recipe:
 
     name = "base"
     streams: tuple[str, ...] = ("source",)
+    #: logged terms whose mean over the run goes into the record's ``summary`` as ``<term>_mean``
+    summary_terms: tuple[str, ...] = ()
 
     def __init__(self, **options: Any):
         self.options = dict(options)

@@ -84,6 +84,7 @@ class ReinA(TeacherRecipe):
 
     name = "rein_a"
     streams = ("source", "target")
+    summary_terms = ("pseudo_weight",)  # summary.pseudo_weight_mean: is the target supervision on at all?
 
     def __init__(self, alpha: float = 0.999, tau: float = 0.968, score: str = "normalized",
                  mix: bool = True, mask: bool = True, stm: bool = True, mix_weight: float = 1.0,
