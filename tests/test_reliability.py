@@ -162,9 +162,12 @@ def test_missing_eval_data_fails_before_training(tmp_path):
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     import signal
     e = dict(os.environ, PYTHONUNBUFFERED="1")
+    # the child gets Ctrl-C's default disposition, as from a terminal: a test runner started as a background job
+    # (``cmd &`` without job control) ignores SIGINT, and children inherit an ignored signal
     p = subprocess.Popen([sys.executable, "-m", "dgsslib.train", "--no-progress", *BASE[:4], "--max-steps", "400",
                           *BASE[8:], "--ckpt-every", "1", "--work-dir", str(tmp_path)],
-                         cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     hist = tmp_path / "history.jsonl"
     t0 = time.time()
     while time.time() - t0 < 120 and not (hist.exists() and hist.read_text().count("\n") >= 2):
