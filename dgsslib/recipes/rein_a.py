@@ -127,7 +127,7 @@ class ReinA(TeacherRecipe):
         if self.o["stm"]:
             from ..uda.stm import SemanticTransferModule
             opts = {k: v for k, v in cfg.get("head_options", {}).items()
-                    if k not in ("num_queries", "query_source", "replace_query_feat", "num_classes")}
+                    if k not in ("num_queries", "query_source", "replace_query_feat", "num_classes", "hidden_dim")}
             nq = model.head.num_queries
             model.stm = SemanticTransferModule([model.vfm.embed_dim] * 4, nq, model.head.num_classes,
                                                model.head.hidden_dim, **opts).to(next(model.head.parameters()).device)
