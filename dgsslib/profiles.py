@@ -208,6 +208,21 @@ def check_notebook_params(profile: str, seed: Any, overrides: Any) -> dict:
     return with_method_recipe(resolve(profile, nested), named="recipe" in nested)
 
 
+def check_seed_list(value: Any, name: str = "SEEDS", allow_empty: bool = False) -> list[int]:
+    """A notebook's list-of-seeds parameter, checked container first: a list/tuple of distinct ints
+    (``allow_empty``: [] means "skip these runs")."""
+    if isinstance(value, (str, bytes, dict, set)) or not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{name} must be a list of int seeds such as [0, 1, 2], got {value!r}")
+    if not value and not allow_empty:
+        raise ConfigError(f"{name} must hold at least one seed, got []")
+    bad = [v for v in value if not isinstance(v, int) or isinstance(v, bool) or v < 0]
+    if bad:
+        raise ConfigError(f"{name} must hold non-negative int seeds, got {bad[0]!r} in {list(value)!r}")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{name} repeats a seed: {list(value)!r}")
+    return list(value)
+
+
 def with_method_recipe(cfg: dict, named: bool) -> dict:
     """A method may bring its own step (``default_recipe``: FisherTune's phases, VFMSeg's two views):
     it replaces the default ``supervised`` recipe unless the caller named a recipe. Used by the CLI,

@@ -29,3 +29,14 @@ def test_overrides_and_cli_values():
     assert cfg["train"]["lr"] == 0.5 and cfg["method_options"] == {"r": 4}
     assert dotted_to_nested({"a.b": 1}) == {"a": {"b": 1}}
     assert parse_value("1e-4") == 1e-4 and parse_value("true") is True and parse_value("core") == "core"
+
+
+def test_seed_lists_are_checked_container_first():
+    from dgsslib.profiles import ConfigError, check_seed_list
+    assert check_seed_list([0, 2]) == [0, 2] and check_seed_list((1,)) == [1]
+    assert check_seed_list([], allow_empty=True) == []
+    for bad, msg in (("abc", "list of int seeds"), ({"a": 1}, "list of int seeds"), (3, "list of int seeds"),
+                     ([], "at least one"), ([0, "1"], "non-negative int"), ([True], "non-negative int"),
+                     ([-1], "non-negative int"), ([0, 0], "repeats")):
+        with pytest.raises(ConfigError, match=msg):
+            check_seed_list(bad)

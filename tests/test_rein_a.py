@@ -99,3 +99,45 @@ def test_needs_the_mask_classification_head(tmp_path):
     cfg["head"], cfg["head_options"] = "linear", {}
     with pytest.raises(ValueError, match="mask2former"):
         fit(validate(cfg), tmp_path, progress=False)
+
+
+def test_init_noise_perturbs_trainable_weights_by_float_noise_only():
+    from dgsslib.model import build_model
+    from dgsslib.recipes.supervised import Supervised, perturb_trainable
+    cfg = _cfg()
+    a, b = build_model(cfg, verbose=False), build_model(cfg, verbose=False)
+    b.load_state_dict(a.state_dict())
+    frozen = {n: p.clone() for n, p in b.named_parameters() if not p.requires_grad}
+    assert perturb_trainable(b, 1e-7) > 0
+    moved = 0
+    for (n, pa), pb in zip(a.named_parameters(), b.parameters()):
+        if not pa.requires_grad:
+            assert torch.equal(pb, frozen[n])                       # the frozen VFM is untouched
+            continue
+        rel = ((pb - pa).abs() / pa.abs().clamp_min(1e-30))[pa != 0]
+        assert rel.numel() == 0 or rel.max() < 1e-5                   # float noise, not a new init
+        moved += int((pb != pa).sum())
+    assert moved > 0
+    c = build_model(cfg, verbose=False)
+    c.load_state_dict(a.state_dict())
+    perturb_trainable(c, 1e-7)
+    assert all(torch.equal(x, y) for x, y in zip(b.parameters(), c.parameters()))   # deterministic
+    with pytest.raises(ValueError):
+        Supervised(init_noise=0.5)
+    assert Supervised().options == {}                                 # off: the recipe is unchanged
+
+
+def test_step_profile_times_the_real_rein_a_step_and_restores_every_patch():
+    from dgsslib.backbones.vfm import VFM
+    from dgsslib.engine.step_profile import markdown, profile_step
+    from dgsslib.heads.mask2former.head import Mask2FormerHead
+    before = (VFM.forward_features, Mask2FormerHead.forward, torch.Tensor.backward)
+    prof = profile_step(_cfg(), steps=1)
+    parts = prof["parts"]
+    assert prof["steps"] == 1 and prof["s_per_step"] > 0
+    assert prof["calls"]["VFM forward (student, grad)"] == 3       # x_s, x_mix, x_masked
+    assert prof["calls"]["VFM forward (no grad)"] == 3             # teacher on x_t; STM features of x_s, x_mix
+    assert prof["calls"]["STM forward (grad)"] == 2 and prof["calls"]["backward"] == 1
+    assert sum(v for k, v in parts.items() if not k.startswith("other")) <= prof["s_per_step"] * 1.001
+    assert (VFM.forward_features, Mask2FormerHead.forward, torch.Tensor.backward) == before
+    assert "| **step** |" in markdown(prof)

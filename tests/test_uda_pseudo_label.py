@@ -231,3 +231,41 @@ def test_query_losses_rejects_mismatched_targets():
         query_losses(sl, sm, t2, num_points=None)
     with pytest.raises(ValueError):
         query_losses(sl, sm, QueryTargets(torch.full(sl.shape[:2], 9), torch.zeros_like(sm)))
+
+
+def test_mask_weighted_score_is_the_mask_weighted_class_probability():
+    """conf = max_k Σ_q p_qk σ(m_q) / Σ_q σ(m_q) (void in the denominator), against a direct loop."""
+    from dgsslib.recipes.rein_a import mask_mass
+    g = torch.Generator().manual_seed(3)
+    logits, masks = torch.randn(2, 5, 4, generator=g), torch.randn(2, 5, 6, 7, generator=g) * 2
+    S = semantic_map(logits, masks)
+    mass = masks.sigmoid().sum(1)
+    conf = confidence(S, "mask_weighted", mass)
+    p, s = logits.softmax(-1), masks.sigmoid()
+    for b in range(2):
+        for i in range(6):
+            for j in range(7):
+                direct = max(sum(p[b, q, k] * s[b, q, i, j] for q in range(5)) / s[b, :, i, j].sum() for k in range(3))
+                assert conf[b, i, j].item() == pytest.approx(direct.item(), rel=1e-5)
+    assert (conf <= 1).all()
+
+    class Model:  # the model's resize/crop path: S at the input size
+        def semantic_logits(self, images, out):
+            return semantic_map(out["pred_logits"], out["pred_masks"], size=images.shape[-2:])
+
+    x = torch.zeros(2, 3, 12, 14)
+    direct = F.interpolate(masks, size=(12, 14), mode="bilinear", align_corners=False).sigmoid().sum(1)
+    assert torch.allclose(mask_mass(Model(), x, {"pred_logits": logits, "pred_masks": masks}), direct, atol=1e-5)
+    with pytest.raises(ValueError, match="mass"):
+        confidence(S, "mask_weighted")
+
+
+def test_mask_weighted_is_low_where_only_void_queries_cover_the_pixel():
+    """normalized's caveat: one query, 97 % void, 3 % class 0 -> max S / Σ S = 1, but the pixel is not confident."""
+    logits = torch.tensor([[[math.log(0.03), math.log(0.0001), math.log(0.9699)]]])   # 1 × 1 × (2+1)
+    masks = torch.full((1, 1, 3, 3), 4.0)
+    S = semantic_map(logits, masks)
+    assert (confidence(S, "normalized") > 0.99).all()
+    assert (confidence(S, "mask_weighted", masks.sigmoid().sum(1)) < 0.05).all()
+    _, _, q = pseudo_labels(S, 0.968, "mask_weighted", mass=masks.sigmoid().sum(1))
+    assert q.item() == 0.0

@@ -19,8 +19,10 @@ Foundation Models* (Wei et al., arXiv 2508.01667), §V, eq. 14–20 -- no public
     θ_t ← EMA(θ_s) after the step (the STM has no EMA copy)
 
 Choices where the Rein++ paper is silent (DAFormer/MIC code values where they exist; each is an option):
-the confidence score is ``normalized`` (max S/ΣS: S is not a distribution, and softmax(S) would
-switch the mix branch off); eq. 15's CE is the NLL of the normalised S (``mix_ce``); masked blocks take the
+the confidence score behind q (DAFormer's share of confident pixels) is ``mask_weighted``
+(max_k S_k / Σ_q σ(m_q): the mask-weighted class probability, void mass kept; S itself is not a
+distribution, softmax(S) would switch the mix branch off, and ``normalized`` = max S/ΣS never passed
+0.968 on the mini teacher) with τ per profile (configs: mini measured in notebook 11, paper DAFormer's 0.968); eq. 15's CE is the NLL of the normalised S (``mix_ce``); masked blocks take the
 mean colour (``mask_fill=mean``: MIC masks normalised images, so a dropped block is 0 = the mean; ``black``
 is the kit's earlier fill); ClassMix may paste the source's ignore (255) regions, as DACS, DDB and DAFormer
 do (``paste_ignore=true``; ``false`` never pastes them). Two additions to Algorithm 1's masked branch are
@@ -57,6 +59,14 @@ def normalized_nll(S: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor) 
     return (nll * weight).mean()
 
 
+def mask_mass(model, images: torch.Tensor, out: dict) -> torch.Tensor:
+    """Σ_q σ(m_q) on the input grid (B × H × W), through the same resize/crop as ``semantic_logits``:
+    the semantic map of the same masks when every query is one class with probability 1."""
+    logits = torch.zeros_like(out["pred_logits"][..., :2])
+    logits[..., 1] = -1e4                                                   # column 1 = void: p = 0
+    return model.semantic_logits(images, out={"pred_logits": logits, "pred_masks": out["pred_masks"]})[:, 0].float()
+
+
 def unit(images: torch.Tensor) -> torch.Tensor:
     """uint8 or [0, 1] float images → float [0, 1]."""
     return images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
@@ -86,7 +96,7 @@ class ReinA(TeacherRecipe):
     streams = ("source", "target")
     summary_terms = ("pseudo_weight",)  # summary.pseudo_weight_mean: is the target supervision on at all?
 
-    def __init__(self, alpha: float = 0.999, tau: float = 0.968, score: str = "normalized",
+    def __init__(self, alpha: float = 0.999, tau: float = 0.968, score: str = "mask_weighted",
                  mix: bool = True, mask: bool = True, stm: bool = True, mix_weight: float = 1.0,
                  mask_weight: float = 1.0, mix_ce: str = "normalized", mask_block: int = 32,
                  mask_ratio: float = 0.7, mask_q_weight: bool = False, ignore_top: int = 0, ignore_bottom: int = 0,
@@ -180,7 +190,8 @@ class ReinA(TeacherRecipe):
             feats_t = model.features(xt)
             out_t = model.head(feats_t, queries=model.method.queries())        # = model(xt), features kept
             S_t = model.semantic_logits(xt, out=out_t).float()
-        y_t, w_t, q = pseudo_labels(S_t, o["tau"], o["score"], o["ignore_top"], o["ignore_bottom"])
+            mass = mask_mass(model, xt, out_t) if o["score"] == "mask_weighted" else None
+        y_t, w_t, q = pseudo_labels(S_t, o["tau"], o["score"], o["ignore_top"], o["ignore_bottom"], mass=mass)
         terms = {"pseudo_weight": q.mean()}
         if stm:
             r_s, r_t = self.region_map(xs, src["label"]), self.region_map(xt, tgt.get("label"))

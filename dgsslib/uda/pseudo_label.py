@@ -30,6 +30,12 @@ counterpart.  Options:
 * ``"softmax"``: conf = max_k softmax_k(S), i.e. S read as logits (the literal port of DAFormer's
   code).  With S ∈ [0, 1] and K = 19 the maximum is ≤ e/(e+18) ≈ 0.13, so q ≡ 0 and the mix
   branch is switched off; kept only to show that degeneracy.
+* ``"mask_weighted"``: conf = max_k Σ_q p_qk σ(m_q) / Σ_q σ(m_q) = max_k S_k / Σ_q σ(m_q), the
+  class probability of the queries covering the pixel, averaged with their mask weights; the void
+  mass stays in the denominator (a pixel covered only by void-ish queries is *not* confident, the
+  caveat of ``normalized``).  Needs ``mass`` = Σ_q σ(m_q) on S's grid.  A probability in DAFormer's
+  sense (≤ 1, = 1 iff every covering query is sure of one class): the kit's choice for Rein-A in
+  mini, with τ measured on the source-only teacher (notebook 11 §4 shows the four distributions).
 
 Values and sources: τ = 0.968 (DAFormer ``pseudo_threshold``, reference §4.1); ignore margins
 15 top / 120 bottom rows of a 512 crop (DAFormer ``pseudo_weight_ignore_top/bottom``, Cityscapes
@@ -56,7 +62,7 @@ from torch import Tensor
 from ..heads.mask2former.criterion import class_ce, dice_per_mask, sampled_points
 from ..heads.mask2former.point_sample import no_autocast
 
-SCORES = ("normalized", "raw", "softmax")
+SCORES = ("normalized", "raw", "softmax", "mask_weighted")
 
 
 def _check_outputs(pred_logits: Tensor, pred_masks: Tensor) -> None:
@@ -82,8 +88,14 @@ def semantic_map(pred_logits: Tensor, pred_masks: Tensor, size: tuple[int, int] 
         return torch.einsum("bqk,bqhw->bkhw", probs, masks.sigmoid())    # B × K × H × W
 
 
-def confidence(S: Tensor, score: str = "normalized") -> Tensor:
-    """Per-pixel confidence B × H × W of a semantic map S (B × K × H × W); see the module card."""
+def confidence(S: Tensor, score: str = "normalized", mass: Tensor | None = None) -> Tensor:
+    """Per-pixel confidence B × H × W of a semantic map S (B × K × H × W); see the module card.
+    ``mass`` (B × H × W, Σ_q σ(m_q) on S's grid) is needed by ``mask_weighted`` only."""
+    if score == "mask_weighted":
+        if mass is None or tuple(mass.shape) != (S.shape[0], *S.shape[2:]):
+            raise ValueError(f"score='mask_weighted' needs mass = Σ_q σ(m_q) of shape B × H × W = "
+                             f"{(S.shape[0], *S.shape[2:])}, got {None if mass is None else tuple(mass.shape)}")
+        return (S.amax(1) / mass.float().clamp_min(1e-6)).clamp(max=1.0)
     if score == "normalized":
         return S.amax(1) / S.sum(1).clamp_min(1e-12)
     if score == "raw":
@@ -95,7 +107,8 @@ def confidence(S: Tensor, score: str = "normalized") -> Tensor:
 
 @torch.no_grad()
 def pseudo_labels(S: Tensor, tau: float = 0.968, score: str = "normalized", ignore_top: int = 0,
-                  ignore_bottom: int = 0, q_scope: str = "image") -> tuple[Tensor, Tensor, Tensor]:
+                  ignore_bottom: int = 0, q_scope: str = "image",
+                  mass: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Teacher semantic map S (B × K × H × W) → (labels B × H × W long, weight B × H × W float, q B).
 
     labels = argmax_k S (no pixel is set to ignore, DAFormer); q_b = share of image b's pixels with
@@ -112,7 +125,7 @@ def pseudo_labels(S: Tensor, tau: float = 0.968, score: str = "normalized", igno
         raise ValueError(f"q_scope must be 'image' or 'batch', got {q_scope!r}")
     S = S.float()
     labels = S.argmax(1)                                                  # B × H × W
-    passed = (confidence(S, score) > tau).float()                         # B × H × W
+    passed = (confidence(S, score, mass) > tau).float()                         # B × H × W
     q = passed.mean(dim=(1, 2))                                           # B
     if q_scope == "batch":
         q = passed.mean().expand_as(q).clone()
