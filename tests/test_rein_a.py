@@ -141,3 +141,14 @@ def test_step_profile_times_the_real_rein_a_step_and_restores_every_patch():
     assert sum(v for k, v in parts.items() if not k.startswith("other")) <= prof["s_per_step"] * 1.001
     assert (VFM.forward_features, Mask2FormerHead.forward, torch.Tensor.backward) == before
     assert "| **step** |" in markdown(prof)
+
+
+def test_divergence_probe_is_exact_without_noise_and_sees_float_noise():
+    from dgsslib.engine.divergence import lockstep
+    cfg = _cfg()
+    cfg["recipe"], cfg["recipe_options"], cfg["data"]["target"] = "supervised", {}, None
+    same = lockstep(cfg, steps=2, every=1, eps=0.0, log=lambda *_: None)
+    assert [r["distance"] for r in same] == [0.0, 0.0]            # lockstep copies stay bit-equal
+    assert all(r["loss_a"] == r["loss_b"] for r in same)
+    noisy = lockstep(cfg, steps=2, every=1, eps=1e-7, log=lambda *_: None)
+    assert all(0.0 < r["distance"] < 1e-2 for r in noisy)
