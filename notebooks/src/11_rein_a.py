@@ -113,9 +113,10 @@ print("α_1, α_9, α_999, α_2000 =", [round(ema_alpha(i, 0.999), 4) for i in (
 # model. The test here is direct: a second copy of seed `SEEDS[0]` whose initial trainable weights are multiplied by
 # $1+10^{-7}n$, $n\sim\mathcal N(0,1)$ (float32 rounding noise; `recipe_options.init_noise`). The bar: both end
 # within 1 mIoU on every domain. The schedule is lr 1e-3 with a 50-step warm-up and Mask2Former's full-model gradient
-# clip (0.01), batch 4, on a half-width head. Measured while building it: with lr 1e-3 the two copies' weights drift
-# apart ×4–×14 every 20 steps (relative difference 6e-4 at step 20, 0.11 at step 100); at lr 3e-4 the drift starts
-# later (1e-4 at step 20) and grows as fast — a lower lr delays the divergence, it does not remove it. What a
+# clip (0.01), batch 4, on a half-width head. Measured while building it with two copies trained in lockstep
+# (`python -m dgsslib.engine.divergence`): at lr 1e-3 their relative weight difference is 5e-4 after 20 steps and
+# grew ×4–×14 every further 20 steps (0.11 at step 100); at lr 3e-4 it was 1e-4 after 20 steps and grew as fast
+# (2e-2 at step 80) — a lower lr delays the divergence, it does not remove it. What a
 # 400-step run needs to land in one basin is *convergence*, which CPU minutes do not buy; the cell below reports
 # where this run lands, and every comparison in §7 is paired by seed, so the start's spread is inside its interval.
 
