@@ -415,14 +415,18 @@ display(Markdown(runs_table([r for r in runs if r["seed"] == SEEDS[0]], domains,
 # The gap to read is Causal-Tune − Rein-G on the adverse domains, against the spread between seeds.
 
 # %%
+from dgsslib import stats
+
 if adverse:
-    gaps = {tag: [np.mean([miou(tag, d, [s])[0] - miou("rein", d, [s])[0] for d in adverse]) for s in SEEDS]
-            for tag in ("ct_paper", "ct_official")}
-    for tag, g in gaps.items():
-        spread = np.std(g) if len(g) > 1 else float("nan")
-        verdict = ("larger than the seed spread" if len(g) > 1 and abs(np.mean(g)) > 2 * spread else
-                   "within the seed noise (or a single seed): no conclusion")
-        print(f"{NAMES[tag]} − Rein-G, adverse mean: {np.mean(g):+.2f} mIoU over seeds {SEEDS} -> {verdict}")
+    for tag in ("ct_paper", "ct_official"):
+        a = {s: float(np.mean([miou(tag, d, [s])[0] for d in adverse])) for s in SEEDS}
+        b = {s: float(np.mean([miou("rein", d, [s])[0] for d in adverse])) for s in SEEDS}
+        if len(SEEDS) >= 2:  # a paired t-interval over the seeds; the verdict is read off it
+            c = {"a": NAMES[tag], "b": "Rein-G", "domain": "the adverse mean", **stats.paired_seeds(a, b)}
+            c["verdict"] = stats.verdict(c["ci95"])
+            print("·", stats.sentence(c))
+        else:
+            print(f"· {NAMES[tag]} − Rein-G on the adverse mean: {a[SEEDS[0]] - b[SEEDS[0]]:+.2f} mIoU (one seed: no interval, no verdict)")
     print("paper (DINOv2-L, Cityscapes -> ACDC): Causal-Tune − Rein = "
           f"{paper1['Causal-Tune']['Avg.'] - paper1['Rein']['Avg.']:+.1f} mIoU (mean of three runs)")
 
