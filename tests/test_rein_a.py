@@ -19,7 +19,8 @@ def _cfg(**recipe_options):
     cfg = merge(resolve("smoke"), load_config_file(ROOT / "configs" / "rein_a" / "mini.yaml"))
     cfg["data"].update(train_length=8, eval_length=2, eval=["synthetic:night"])
     cfg["train"].update(max_steps=3, batch_size=2)
-    cfg["recipe_options"] = {**cfg["recipe_options"], "tau": 0.0, **recipe_options}  # tau 0: q = 1 on a tiny model
+    cfg["recipe_options"] = {**cfg["recipe_options"], "tau": 0.0, "stm_warmup": 0,  # tau 0: q = 1 on a tiny model
+                             **recipe_options}
     return validate(cfg)
 
 
@@ -52,6 +53,18 @@ def test_branches_log_their_terms_and_switch_off(tmp_path):
     h = rec["history"][-1]
     assert "loss_mix" not in h and "loss_mask" not in h and "loss_stm_mix" not in h and "loss_stm_mask" not in h
     assert h["loss"] == pytest.approx(h["loss_source"] + h["loss_stm_src"], rel=1e-4)
+
+
+def test_stm_warmup_keeps_eq19_off_for_its_steps_only(tmp_path):
+    rec = fit(_cfg(stm_warmup=2, regions="slic"), tmp_path / "warm", progress=False)
+    h = {r["step"]: r for r in rec["history"]}
+    assert sorted(h) == [1, 2, 3]  # history rows count finished steps: row t is recipe step t - 1
+    for t in (1, 2):  # the STM learns (eq. 18) but does not teach (eq. 19)
+        assert "loss_stm_src" in h[t] and "loss_stm_mix" in h[t] and "loss_stm_mask" not in h[t]
+        assert h[t]["loss"] == pytest.approx(sum(v for k, v in h[t].items() if k.startswith("loss_")), rel=1e-4)
+    assert h[3]["loss_stm_mask"] > 0
+    with pytest.raises(ValueError, match="stm_warmup"):
+        fit(_cfg(stm_warmup=-1, regions="slic"), tmp_path / "bad", progress=False)
 
 
 def test_init_from_a_source_only_run_and_stm_trains_without_a_teacher_copy(tmp_path):

@@ -31,7 +31,11 @@ masking (``mask_augment``) and the weight q̄ (the teacher's confident share) on
 (``mask_q_weight``); notebook 11 runs them as an ablation. EMA α = 0.999
 (``alpha``): the paper cites DACS, whose teacher uses 0.99, but its mixing and masking come from
 DAFormer and MIC, whose teachers use 0.999 -- we follow the code it builds on (``alpha=0.99`` gives
-DACS's); MIC block 32 px at ratio 0.7 (half of MIC's 64 px, for 512 crops of half-resolution
+DACS's); the STM guides the student (eq. 17/19) from the first step in Algorithm 1, but it is a head
+trained from scratch while the student starts from a source-only run: ``stm_warmup`` = K keeps eq. 19 off
+for the first K steps (the STM still learns from eq. 18) -- 0 is the paper's; mini uses half its
+adaptation steps, because there eq. 19 against the untrained STM starts ~10× L_mask and dragged the
+teacher's confident share q to 0.03 in one seed (notebook 11); MIC block 32 px at ratio 0.7 (half of MIC's 64 px, for 512 crops of half-resolution
 images); the STM's construction and its region queries are described in :mod:`dgsslib.uda.stm`; ``regions`` = ``sam2`` (the
 paper's, needs a checkpoint) or the named stand-ins ``oracle`` / ``slic`` (:mod:`dgsslib.uda.regions`).
 ``mix``, ``mask``, ``stm`` switch the branches for Table X. Images enter the step as uint8 and are
@@ -103,7 +107,9 @@ class ReinA(TeacherRecipe):
                  regions: str = "oracle", slic_segments: int = 48, slic_compactness: float = 10.0,
                  sam_checkpoint: str | None = None, sam_config: str = "configs/sam2.1/sam2.1_hiera_l.yaml",
                  init: str | None = None, mask_fill: str = "mean", mask_augment: bool = False,
-                 paste_ignore: bool = True):
+                 paste_ignore: bool = True, stm_warmup: int = 0):
+        if isinstance(stm_warmup, bool) or not isinstance(stm_warmup, int) or stm_warmup < 0:
+            raise ValueError(f"stm_warmup must be a whole number of steps >= 0, got {stm_warmup!r}")
         if mask_fill not in ("mean", "black"):
             raise ValueError(f"mask_fill must be mean or black, got {mask_fill!r}")
         if score not in SCORES:
@@ -120,7 +126,8 @@ class ReinA(TeacherRecipe):
                          ignore_top=int(ignore_top), ignore_bottom=int(ignore_bottom), regions=regions,
                          slic_segments=int(slic_segments), slic_compactness=float(slic_compactness),
                          sam_checkpoint=sam_checkpoint, sam_config=sam_config, init=init, mask_fill=mask_fill,
-                         mask_augment=bool(mask_augment), paste_ignore=bool(paste_ignore))
+                         mask_augment=bool(mask_augment), paste_ignore=bool(paste_ignore),
+                         stm_warmup=int(stm_warmup))
         self.o = dict(self.options)
         self.teacher: EMATeacher | None = None
         self.sam = None
@@ -185,6 +192,7 @@ class ReinA(TeacherRecipe):
         src, tgt = batches["source"], batches["target"]
         xs, xt = unit(src["image"]), unit(tgt["image"])
         stm = o["stm"]
+        stm_teaches = stm and step >= o["stm_warmup"]                          # eq. 17 + eq. 19 (after the warm-up)
         # 1. pseudo-labels from the teacher's queries (and the STM's, eq. 17), no gradient
         with torch.no_grad(), self.teacher.applied(model), self.autocast():
             feats_t = model.features(xt)
@@ -195,6 +203,7 @@ class ReinA(TeacherRecipe):
         terms = {"pseudo_weight": q.mean()}
         if stm:
             r_s, r_t = self.region_map(xs, src["label"]), self.region_map(xt, tgt.get("label"))
+        if stm_teaches:
             with torch.no_grad():
                 out_stm_t = self.stm_forward(model, xt, r_t, feats_t)
         # 2. source branch: the Hungarian mask-classification loss (eq. 14; STM: eq. 18)
@@ -227,7 +236,7 @@ class ReinA(TeacherRecipe):
             l = self.query_loss(out_m, query_targets(out_t["pred_logits"].float(), out_t["pred_masks"].float()), q)
             total = total + o["mask_weight"] * l
             terms["loss_mask"] = l.detach()
-            if stm:
+            if stm_teaches:
                 targets = query_targets(out_stm_t["pred_logits"].float(), out_stm_t["pred_masks"].float())
                 l = self.query_loss(out_m, targets, q)
                 total = total + o["mask_weight"] * l

@@ -86,6 +86,10 @@ print(f"this notebook: {cfg['data']['train']} (labelled) -> {cfg['data']['target
 # $\hat S_t = \hat p_t^\top \hat m_t$ (queries' class probabilities × masks); the masked branch supervises
 # **query $i$ by query $i$** (no Hungarian matching, eq. 16); and the **STM**, a second mask-classification head
 # whose queries come from class-agnostic region masks (SAM2 in the paper), supervises the student too (eq. 19).
+# The paper lets the STM teach from the first iteration, but the STM is a head trained from scratch while the student
+# starts from a source-only run: in our first mini runs eq. 19 against the untrained STM started at ~10× $\mathcal L_{mask}$
+# and dragged the teacher's $q$ to 0.03 in one seed. `recipe_options.stm_warmup` = K keeps eq. 19 off for the first K
+# steps (the STM still learns from eq. 18); mini uses 60 of its 120 steps, the paper configs 0 (the paper's).
 #
 # $$\mathcal L = \mathcal L_{src} + \alpha\mathcal L_{mix} + \beta\mathcal L_{mask} + \mathcal L^{stm}_{src} + \alpha\mathcal L^{stm}_{mix} + \beta\mathcal L^{stm}_{mask},\quad \alpha=\beta=1 \quad\text{(eq. 20)}$$
 
@@ -324,7 +328,8 @@ print(f"oracle: {valid_q.sum(1).tolist()} of {model.head.num_queries} query slot
 # %%
 from dgsslib.engine.step_profile import markdown as profile_table, profile_step
 
-prof_cfg = variant(cfg, seed=S0, recipe_options={**cfg["recipe_options"], "init": str(work / f"source-s{S0}")})
+prof_cfg = variant(cfg, seed=S0, recipe_options={**cfg["recipe_options"], "init": str(work / f"source-s{S0}"),
+                                                 "stm_warmup": 0})  # the full step, eq. 19 on
 prof_a, prof_s = profile_step(prof_cfg, steps=2 if smoke else 3), profile_step(variant(src_base, seed=S0), steps=2 if smoke else 3)
 display(Markdown(profile_table(prof_a, f"Rein-A step, batch {cfg['train']['batch_size']} + {cfg['train']['batch_size']}")))
 print(f"a source-only step (batch {SOURCE['batch_size']}): {prof_s['s_per_step']:.2f} s -> Rein-A costs "
@@ -335,6 +340,7 @@ print(f"a source-only step (batch {SOURCE['batch_size']}): {prof_s['s_per_step']
 # `rein_a` (one file, `dgsslib/recipes/rein_a.py`, reads like Algorithm 1), from each seed's source-only run.
 # Beside it, **the source loss alone for the same steps** (the recipe with the mix, mask and STM branches off): how
 # much of any gain is just "more training". Table X removes one component at a time on `ABLATION_SEEDS`.
+# Every Rein-A run keeps eq. 19 off for its first `stm_warmup` steps (§1).
 
 # %%
 VARIANTS = {  # tag -> recipe options switched off
@@ -457,4 +463,5 @@ for tag in ("no_mix", "no_mask", "no_stm"):
 # 3. `OVERRIDES={"data.target": "synthetic:night", "data.eval": ["synthetic:source", "synthetic:night"]}`: self-training from a 8-mIoU teacher.
 # 4. `OVERRIDES={"train.max_steps": 400}`: does the gap to "source loss, same steps" grow with a longer adaptation?
 # 5. Table XIII: `{"recipe_options.mix_weight": 0.1}` or `{"recipe_options.mask_weight": 10}`.
-# 6. On a GPU with a SAM2 checkpoint: `python -m dgsslib.train --profile paper --config ../configs/rein_a/paper_gta2cs.yaml --work-dir runs/rein_a_gta2cs --set recipe_options.init=<source-only run> --set recipe_options.sam_checkpoint=<sam2.pt>`.
+# 6. `OVERRIDES={"recipe_options.stm_warmup": 0}`: the paper's schedule, the untrained STM teaching from step 1 — plot `q` and `loss_stm_mask`.
+# 7. On a GPU with a SAM2 checkpoint: `python -m dgsslib.train --profile paper --config ../configs/rein_a/paper_gta2cs.yaml --work-dir runs/rein_a_gta2cs --set recipe_options.init=<source-only run> --set recipe_options.sam_checkpoint=<sam2.pt>`.
