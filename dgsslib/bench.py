@@ -131,8 +131,12 @@ def _cpu_peak_rss_bytes() -> int:
 def run_bench(backbone: str, method: str, batch: int, crop: int, steps: int = 10, warmup: int = 3,
               head: str = "mask2former", dtype: str = "auto", options: dict | None = None,
               patch16: bool = False, depth: int | None = None, lr: float = 1e-4,
-              weight_decay: float = 0.05, seed: int = 0, progress: bool = True) -> dict:
-    """Run ``warmup`` + ``steps`` training steps on synthetic data; return the measurements."""
+              weight_decay: float = 0.05, seed: int = 0, progress: bool = True,
+              fused_attn: bool | None = None, compile_model: bool | str = False) -> dict:
+    """Run ``warmup`` + ``steps`` training steps on synthetic data; return the measurements.
+    ``fused_attn`` sets timm's fused attention (SDPA) on every attention block (None: timm's default);
+    ``compile_model`` runs the forward through ``torch.compile`` (True: inductor, or a backend name such as
+    ``eager``; its compile time falls in the warm-up)."""
     from .optim import apply_grad_masks, apply_masked_weight_decay, build_optimizer
     from .engine.runtime import amp_dtype
     if steps < 1 or warmup < 0 or batch < 1 or crop < 1:
@@ -143,6 +147,15 @@ def run_bench(backbone: str, method: str, batch: int, crop: int, steps: int = 10
     amp = amp_dtype(dtype, device)
     torch.manual_seed(seed)
     model = build_bench_model(backbone, method, head, crop, options, patch16, depth).to(device)
+    if fused_attn is not None:
+        blocks = [m for m in model.modules() if hasattr(m, "fused_attn")]
+        if not blocks:
+            raise ValueError("fused_attn: this backbone has no timm attention block with a fused_attn switch")
+        for m in blocks:
+            m.fused_attn = bool(fused_attn)
+    forward = model
+    if compile_model:
+        forward = torch.compile(model, backend="inductor" if compile_model is True else str(compile_model))
     opt = build_optimizer(model, {"lr": lr, "weight_decay": weight_decay})
     images, labels = synthetic_batch(batch, crop, device, seed)
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -154,7 +167,7 @@ def run_bench(backbone: str, method: str, batch: int, crop: int, steps: int = 10
         t0 = time.perf_counter()
         ctx = torch.autocast(device_type=device.type, dtype=amp) if amp else contextlib.nullcontext()
         with ctx:
-            out = model(images)
+            out = forward(images)
         loss = model.loss(out, labels, generator=gen)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -190,7 +203,8 @@ def run_bench(backbone: str, method: str, batch: int, crop: int, steps: int = 10
         "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "device": device_name(device), "torch": torch.__version__,
         "backbone": backbone + (f" (depth {depth})" if depth else "") + (" p16" if patch16 else ""),
-        "method": method + ("" if not options else " " + ",".join(f"{k}={v}" for k, v in options.items())),
+        "method": method + ("" if not options else " " + ",".join(f"{k}={v}" for k, v in options.items()))
+        + ("" if fused_attn is None else f" fused_attn={fused_attn}") + (f" compiled ({'inductor' if compile_model is True else compile_model})" if compile_model else ""),
         "head": head, "batch": batch, "crop": crop,
         "dtype": "bf16 autocast" if amp is torch.bfloat16 else "fp32",
         "s_iter_median": statistics.median(times), "s_iter_mean": statistics.fmean(times),
