@@ -19,10 +19,12 @@ Foundation Models* (Wei et al., arXiv 2508.01667), §V, eq. 14–20 -- no public
     θ_t ← EMA(θ_s) after the step (the STM has no EMA copy)
 
 Choices where the Rein++ paper is silent (DAFormer/MIC code values where they exist; each is an option):
-the confidence score behind q (DAFormer's share of confident pixels) is ``mask_weighted``
-(max_k S_k / Σ_q σ(m_q): the mask-weighted class probability, void mass kept; S itself is not a
-distribution, softmax(S) would switch the mix branch off, and ``normalized`` = max S/ΣS never passed
-0.968 on the mini teacher) with τ per profile (configs: mini measured in notebook 11, paper DAFormer's 0.968); eq. 15's CE is the NLL of the normalised S (``mix_ce``); masked blocks take the
+the confidence score behind q (DAFormer's share of confident pixels) and τ are set per profile
+(:mod:`dgsslib.uda.pseudo_label` lists the readings): S itself is not a distribution and softmax(S)
+would switch the mix branch off; mini uses ``normalized`` = max S/ΣS at τ = 0.85 (the share of
+confident pixels stays a fraction, 0.23-0.45, on every seed's source-only teacher, while the
+mask-weighted probability's ranged 0.00-0.37 across seeds -- notebook 11 §4), the paper configs keep
+``mask_weighted`` (max_k S_k / Σ_q σ(m_q), the default here) at DAFormer's 0.968; eq. 15's CE is the NLL of the normalised S (``mix_ce``); masked blocks take the
 mean colour (``mask_fill=mean``: MIC masks normalised images, so a dropped block is 0 = the mean; ``black``
 is the kit's earlier fill); ClassMix may paste the source's ignore (255) regions, as DACS, DDB and DAFormer
 do (``paste_ignore=true``; ``false`` never pastes them). Two additions to Algorithm 1's masked branch are
@@ -33,9 +35,8 @@ masking (``mask_augment``) and the weight q̄ (the teacher's confident share) on
 DAFormer and MIC, whose teachers use 0.999 -- we follow the code it builds on (``alpha=0.99`` gives
 DACS's); the STM guides the student (eq. 17/19) from the first step in Algorithm 1, but it is a head
 trained from scratch while the student starts from a source-only run: ``stm_warmup`` = K keeps eq. 19 off
-for the first K steps (the STM still learns from eq. 18) -- 0 is the paper's; mini uses half its
-adaptation steps, because there eq. 19 against the untrained STM starts ~10× L_mask and dragged the
-teacher's confident share q to 0.03 in one seed (notebook 11); MIC block 32 px at ratio 0.7 (half of MIC's 64 px, for 512 crops of half-resolution
+for the first K steps (the STM still learns from eq. 18) -- 0, the paper's, in every config: eq. 19
+against the untrained STM starts ~10× L_mask, and notebook 11's exercise 6 asks what a warm-up changes; MIC block 32 px at ratio 0.7 (half of MIC's 64 px, for 512 crops of half-resolution
 images); the STM's construction and its region queries are described in :mod:`dgsslib.uda.stm`; ``regions`` = ``sam2`` (the
 paper's, needs a checkpoint) or the named stand-ins ``oracle`` / ``slic`` (:mod:`dgsslib.uda.regions`).
 ``mix``, ``mask``, ``stm`` switch the branches for Table X. Images enter the step as uint8 and are

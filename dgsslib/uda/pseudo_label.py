@@ -34,8 +34,14 @@ counterpart.  Options:
   class probability of the queries covering the pixel, averaged with their mask weights; the void
   mass stays in the denominator (a pixel covered only by void-ish queries is *not* confident, the
   caveat of ``normalized``).  Needs ``mass`` = Σ_q σ(m_q) on S's grid.  A probability in DAFormer's
-  sense (≤ 1, = 1 iff every covering query is sure of one class): the kit's choice for Rein-A in
-  mini, with τ measured on the source-only teacher (notebook 11 §4 shows the four distributions).
+  sense (≤ 1, = 1 iff every covering query is sure of one class), but it depends on how many
+  void-ish queries overlap a pixel: on three mini source-only teachers its share above 0.85 ranged
+  0.00-0.37, so no single τ worked for every seed.
+
+Choice per profile (configs/rein_a/*.yaml; notebook 11 §4 measures the four distributions on every
+seed's source-only teacher): mini ``normalized`` with τ = 0.85 (q = 0.23-0.45 of the pixels, 90-99 %
+of them correct, on each teacher); paper ``mask_weighted`` with DAFormer's τ = 0.968 (not measured:
+no DINOv2-L teacher offline).
 
 Values and sources: τ = 0.968 (DAFormer ``pseudo_threshold``, reference §4.1); ignore margins
 15 top / 120 bottom rows of a 512 crop (DAFormer ``pseudo_weight_ignore_top/bottom``, Cityscapes
