@@ -70,9 +70,22 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
             meta = json.loads((f.metadata() or {}).get("dgsslib", "{}"))
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises its own error types for truncated/foreign files
+        if _interrupted(exc):  # Ctrl-C while reading arrives wrapped by safetensors' Rust layer
+            raise KeyboardInterrupt from exc
         raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
                               "it is truncated or not a dgsslib safetensors file") from exc
     return tensors, meta
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """True when ``exc`` is (or was caused by) a Ctrl-C: a stop the user asked for, not a damaged file."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, KeyboardInterrupt) or "KeyboardInterrupt" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def header_meta(path: Path) -> dict | None:

@@ -47,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
         "eval_length": 100,                         # synthetic images per eval domain
         "crop": None,                               # real data: train crop (e.g. 512)
         "scales": None,                             # real data: short-side scales for RandomResize
-        "cache_dir": None,
+        "cache_dir": None,                          # rendered-sample cache: None (off) | "auto" | a folder
         "num_workers": 0,
     },
     "train": {
@@ -82,7 +82,8 @@ PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
               "data": {"train_length": 32, "eval_length": 4, "eval": ["synthetic:source", "synthetic:citys"]},
               "train": {"max_steps": 6, "batch_size": 4, "lr": 1e-3}},
     "mini": {"backbone": "dinov2_s", "weights": "auto",
-             "data": {"train_length": 4000, "eval_length": 100, "eval": ["synthetic:source"] + SYNTH_TARGETS + SYNTH_ADVERSE},
+             # render cache on ("auto": $DGSS_CACHE/render or ~/.cache/dgsslib/render; versioned, results unchanged)
+             "data": {"cache_dir": "auto", "train_length": 4000, "eval_length": 100, "eval": ["synthetic:source"] + SYNTH_TARGETS + SYNTH_ADVERSE},
              "train": {"max_steps": 300, "batch_size": 16, "lr": 1e-3, "log_every": 10}},
     "paper": {"backbone": "dinov2_l", "weights": "hub", "patch_size": 16, "img_size": 512,
               "head": "mask2former",

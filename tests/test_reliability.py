@@ -177,3 +177,29 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     assert p.returncode == 130, (out, err)
     assert "Traceback" not in err and "--resume" in err and "interrupted" in err
     assert not (tmp_path / ".lock").exists()  # released on the way out
+
+
+def test_ctrl_c_while_reading_a_checkpoint_is_a_stop_not_a_damaged_file(tmp_path, monkeypatch):
+    """safetensors' Rust layer can wrap a Ctrl-C that lands inside ``safe_open`` in its own error type: that
+    must stop the run (exit 130, "--resume") rather than be read as a damaged checkpoint (and skipped)."""
+    import torch
+    from dgsslib import checkpoint as ck
+    path = tmp_path / "c.safetensors"
+    ck.save_file({"w": torch.zeros(2)}, str(path))
+
+    def wrapped(*a, **k):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("PyErr: KeyboardInterrupt") from exc
+
+    monkeypatch.setattr(ck, "safe_open", wrapped)
+    with pytest.raises(KeyboardInterrupt):
+        ck.load_tensors(path)
+
+    def broken(*a, **k):
+        raise RuntimeError("header too large")
+
+    monkeypatch.setattr(ck, "safe_open", broken)
+    with pytest.raises(ck.CheckpointError, match="cannot be read"):
+        ck.load_tensors(path)

