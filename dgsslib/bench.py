@@ -31,6 +31,8 @@ CLI::
     python -m dgsslib.bench --backbone <name> --method <name> --batch B --crop S [--steps N]
         [--warmup W] [--head mask2former|linear] [--dtype auto|bf16|fp32] [--option k=v ...]
         [--patch16] [--depth D] [--out results/bench.md] [--json FILE]
+    python -m dgsslib.bench --mini-step [--method rein] [--batch 8] [--steps 6]   # data included, render
+        cache off / on (:mod:`dgsslib.bench_step`)
 
 Taught in ``notebooks/10_rein_g.ipynb``.
 """
@@ -251,8 +253,12 @@ def append_row(path: str | Path, row: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.stat().st_size == 0:
         path.write_text(markdown_header())
-    with path.open("a") as f:
-        f.write(row + "\n")
+    text = path.read_text()
+    cut = text.find("\n## ")  # a later section (the mini-step table, dgsslib.bench_step): rows go above it
+    if cut < 0:
+        path.write_text(text.rstrip("\n") + "\n" + row + "\n")
+    else:
+        path.write_text(text[:cut].rstrip("\n") + "\n" + row + "\n" + text[cut:])
 
 
 # ------------------------------------------------------------------ CLI
@@ -280,6 +286,10 @@ def _parse(argv) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--mini-step"]:  # the notebooks' step with data, render cache off / on (dgsslib.bench_step)
+        from .bench_step import main as mini_step
+        return mini_step(argv[1:])
     from .profiles import parse_value
     a = _parse(argv)
     options = {}

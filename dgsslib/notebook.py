@@ -10,12 +10,13 @@ from __future__ import annotations
 import copy
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from .profiles import check_notebook_params
+from .profiles import check_notebook_extras, check_notebook_params
 from .engine.records import device_info, write_json
 from .engine.workdir import holds_run
 from .results.provenance import ROOT, benchmark_version, current_code, dirty_paths, git_commit, is_current, \
@@ -24,9 +25,19 @@ from .results.provenance import ROOT, benchmark_version, current_code, dirty_pat
 RESULTS = ROOT / "results"
 
 
-def setup(profile: str, seed: int, overrides: dict, notebook: str) -> dict:
-    """Validate the parameters cell and print what this notebook will run."""
+def results_dir() -> Path:
+    """Where notebooks write and read their records: ``results/``, or ``$DGSS_RESULTS`` (``make demo`` points it
+    at ``build/demo/results`` so a quick plan never overwrites the committed records it is checked against)."""
+    return Path(os.environ["DGSS_RESULTS"]) if os.environ.get("DGSS_RESULTS") else RESULTS
+
+
+def setup(profile: str, seed: int, overrides: dict, notebook: str, params: dict | None = None) -> dict:
+    """Validate the parameters cell and print what this notebook will run. ``params``: the notebook's other
+    parameters (default: the calling notebook's namespace, where the parameters cell put them), checked by
+    :func:`dgsslib.profiles.check_notebook_extras` -- so ``SEEDS="abc"`` or ``SEEDS=[]`` stops here, in every
+    notebook alike, before anything runs."""
     cfg = check_notebook_params(profile, seed, overrides)
+    check_notebook_extras(sys._getframe(1).f_globals if params is None else params)
     cfg["seed"] = seed
     torch.manual_seed(seed)
     dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -124,7 +135,7 @@ def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = 
 def save_results(notebook: str, profile: str, runs: list[dict], extra: dict | None = None) -> None:
     """Write ``results/<notebook>/<profile>.json`` with every run (the README table reads these) and
     print its path; ``extra`` adds top-level keys (e.g. ``comparisons`` from :mod:`dgsslib.stats`)."""
-    path = RESULTS / notebook / f"{profile}.json"
+    path = results_dir() / notebook / f"{profile}.json"
     slim = []
     for r in runs:
         r = dict(r)
@@ -141,7 +152,7 @@ def save_results(notebook: str, profile: str, runs: list[dict], extra: dict | No
 
 def load_results(notebook: str, profile: str) -> dict | None:
     import json
-    path = RESULTS / notebook / f"{profile}.json"
+    path = results_dir() / notebook / f"{profile}.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 

@@ -224,6 +224,25 @@ def check_seed_list(value: Any, name: str = "SEEDS", allow_empty: bool = False) 
     return list(value)
 
 
+#: a notebook's other parameters that :func:`check_notebook_extras` knows: seed lists (-> may they be []?)
+SEED_LIST_PARAMS = {"SEEDS": False, "ABLATION_SEEDS": True, "EXTRA_SEEDS": True}
+PLANS = ("quick", "full")
+
+
+def check_notebook_extras(params: dict) -> None:
+    """The same checks for the parameters most notebooks add beside PROFILE/SEED/OVERRIDES, wherever they
+    appear: seed lists (:func:`check_seed_list`, ``None`` = the notebook's default), ``PLAN`` in quick | full,
+    switches (``DIAGNOSE``, ``TABLE_4A``) None or a bool."""
+    for name, allow_empty in SEED_LIST_PARAMS.items():
+        if params.get(name) is not None:
+            check_seed_list(params[name], name, allow_empty=allow_empty)
+    if "PLAN" in params and params["PLAN"] not in PLANS:
+        raise ConfigError(f"PLAN must be 'quick' or 'full', got {params['PLAN']!r}")
+    for name in ("DIAGNOSE", "TABLE_4A"):
+        if params.get(name) is not None and not isinstance(params[name], bool):
+            raise ConfigError(f"{name} must be True, False or None (the profile default), got {params[name]!r}")
+
+
 def with_method_recipe(cfg: dict, named: bool) -> dict:
     """A method may bring its own step (``default_recipe``: FisherTune's phases, VFMSeg's two views):
     it replaces the default ``supervised`` recipe unless the caller named a recipe. Used by the CLI,

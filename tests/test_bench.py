@@ -75,3 +75,19 @@ def test_synthetic_labels_have_blocks_and_ignore():
     for b in range(2):
         vals = set(lab[b].unique().tolist())
         assert 255 in vals and 3 <= len(vals - {255}) <= 4
+
+
+def test_mini_step_cache_rows_and_section(tmp_path):
+    """The render-cache bench runs the real step three times (off / cold / warm, same images), and its section
+    stays below the model-step table when ``make bench`` appends a row later."""
+    from dgsslib import bench, bench_step
+    rows = bench_step.mini_step_cache("freeze", batch=2, steps=1, progress=False, profile="smoke")
+    assert [r["cache"] for r in rows] == ["off", "on, cold", "on, warm"]
+    assert rows[0]["ratio"] == 1.0 and all(r["s_per_step"] > 0 and r["loads"] == rows[0]["loads"] > 0 for r in rows)
+    out = tmp_path / "bench.md"
+    bench.append_row(out, "| model row 1 |")
+    bench_step.append(out, bench_step.markdown(rows, "freeze", 2, 1))
+    bench.append_row(out, "| model row 2 |")
+    text = out.read_text()
+    assert text.index("| model row 2 |") < text.index(bench_step.SECTION) < text.index("on, warm")
+    assert text.count(bench_step.SECTION) == 1

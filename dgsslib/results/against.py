@@ -1,0 +1,86 @@
+"""``python -m dgsslib.results --against DIR``: every run a notebook just made beside the committed run of the
+same config and seed, PASS/FAIL at 0.05 mIoU -- what ``make demo`` prints at its end.
+
+``make demo`` runs each notebook's quick plan with ``$DGSS_RESULTS=build/demo/results`` (so the committed
+``results/`` stay as they are) and then calls this. For each run in ``DIR/<notebook>/<profile>.json``:
+
+* the committed run is the one with the same tag in ``results/<notebook>/<profile>.json``;
+* its config must equal the new run's, up to the keys that cannot change a number (logging, checkpoint and
+  cache settings: :data:`dgsslib.engine.workdir.RUNTIME_KEYS`) -- otherwise the row says which keys differ and
+  counts as not reproduced;
+* PASS when every domain's mIoU and the target/adverse means are within the tolerance
+  (:func:`dgsslib.results.reproduce.compare`, the rule of ``--reproduce``).
+
+Exit 0 when every run passes, 1 otherwise (2 for a folder that holds no record).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..engine.workdir import RUNTIME_KEYS, flatten
+from .provenance import ROOT
+from .reproduce import compare
+from .tables import ResultsError, check_root, load_results
+
+
+def config_diff(a: dict, b: dict) -> list[str]:
+    """Config keys whose values differ between two runs (runtime-only keys ignored)."""
+    fa, fb = flatten(a.get("config") or {}), flatten(b.get("config") or {})
+    return sorted(k for k in set(fa) | set(fb) if k not in RUNTIME_KEYS and fa.get(k) != fb.get(k))
+
+
+def check_against(new_root: str | Path, committed_root: str | Path | None = None,
+                  tolerance: float = 0.05) -> tuple[list[dict], bool]:
+    """One row per new run: notebook, tag, the committed and new source mIoU, the largest |Δ| over every
+    domain and mean, and a result in {PASS, FAIL, NO RECORD, OTHER CONFIG}."""
+    new = load_results(check_root(new_root))
+    committed = load_results(Path(committed_root or ROOT / "results"))
+    rows = []
+    for key, rec in sorted(new.items()):
+        ref_runs = {r.get("tag"): r for r in committed.get(key, {}).get("runs", [])}
+        for run in rec.get("runs", [rec]):
+            tag = run.get("tag", run.get("method"))
+            row = {"record": key, "tag": tag, "committed": None, "new": run.get("metrics", {}).get("source", {}).get("miou"),
+                   "max_diff": None, "result": "NO RECORD", "why": f"no committed run {tag!r} in results/{key}.json"}
+            ref = ref_runs.get(tag)
+            if ref is not None:
+                row["committed"] = ref.get("metrics", {}).get("source", {}).get("miou")
+                differ = config_diff(ref, run)
+                if differ:
+                    row.update(result="OTHER CONFIG", why="config differs in " + ", ".join(differ[:4])
+                               + (" ..." if len(differ) > 4 else ""))
+                else:
+                    metrics, ok = compare(ref, run, tolerance)
+                    diffs = [m["diff"] for m in metrics if m["diff"] is not None]
+                    row.update(max_diff=max(diffs) if diffs else None, result="PASS" if ok else "FAIL",
+                               why="" if ok else "; ".join(f"{m['metric']} {m['committed']:.2f} -> "
+                                                           + ("missing" if m["rerun"] is None else f"{m['rerun']:.2f}")
+                                                           for m in metrics if not m["ok"])[:160])
+            rows.append(row)
+    return rows, bool(rows) and all(r["result"] == "PASS" for r in rows)
+
+
+def format_rows(rows: list[dict], tolerance: float) -> str:
+    f = lambda v, p=2: "-" if v is None else f"{v:.{p}f}"  # noqa: E731
+    out = [f"| record | run | committed source mIoU | this run | max abs diff | within {tolerance:g} | note |",
+           "|---|---|---|---|---|---|---|"]
+    out += [f"| {r['record']} | {r['tag']} | {f(r['committed'])} | {f(r['new'])} | {f(r['max_diff'], 3)} | {r['result']} "
+            f"| {r['why']} |" for r in rows]
+    return "\n".join(out)
+
+
+def main_against(new_root: str, committed_root: str | None, tolerance: float) -> int:
+    import sys
+    if not tolerance >= 0:
+        print(f"[dgsslib] error: --tolerance must be >= 0, got {tolerance}", file=sys.stderr)
+        return 2
+    try:
+        rows, ok = check_against(new_root, committed_root, tolerance)
+    except ResultsError as exc:
+        print(f"[dgsslib] error: --against {new_root}: {exc}", file=sys.stderr)
+        return 2
+    print(format_rows(rows, tolerance))
+    n_pass = sum(r["result"] == "PASS" for r in rows)
+    print(f"\n{n_pass}/{len(rows)} runs reproduce the committed records within {tolerance:g} mIoU"
+          + ("" if ok else " -- the others are listed above with why"))
+    return 0 if ok else 1

@@ -1,0 +1,45 @@
+"""``python -m dgsslib.results --against DIR`` (make demo's last step): new runs beside the committed runs of the
+same tag and config, PASS within the tolerance, FAIL outside it, and a config or tag that does not match is
+never counted as reproduced."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from dgsslib.results.against import check_against, config_diff
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(tag, miou, lr=1e-3, log_every=10):
+    return {"tag": tag, "method": "freeze", "config": {"seed": 0, "train": {"lr": lr, "log_every": log_every}},
+            "metrics": {"source": {"miou": miou}, "citys": {"miou": miou / 2}}, "summary": {"mean_targets": miou / 2}}
+
+
+def _write(root, runs):
+    (root / "10_x").mkdir(parents=True)
+    (root / "10_x" / "mini.json").write_text(json.dumps({"notebook": "10_x", "runs": runs}))
+
+
+def test_pass_fail_other_config_and_missing(tmp_path):
+    committed, new = tmp_path / "committed", tmp_path / "new"
+    _write(committed, [_run("a-s0", 40.0), _run("b-s0", 40.0), _run("c-s0", 40.0)])
+    _write(new, [_run("a-s0", 40.04, log_every=1),   # a runtime key differs: still the same run
+                 _run("b-s0", 40.2), _run("c-s0", 40.0, lr=0.5), _run("d-s0", 1.0)])
+    rows, ok = check_against(new, committed, tolerance=0.05)
+    assert [r["result"] for r in rows] == ["PASS", "FAIL", "OTHER CONFIG", "NO RECORD"] and not ok
+    assert abs(rows[0]["max_diff"] - 0.04) < 1e-9 and "train.lr" in rows[2]["why"]
+    assert config_diff(_run("a", 1, log_every=1), _run("a", 1)) == []
+    rows, ok = check_against(new, committed, tolerance=0.25)
+    assert [r["result"] for r in rows][:2] == ["PASS", "PASS"]
+
+
+def test_cli_exit_codes(tmp_path):
+    committed, new = tmp_path / "committed", tmp_path / "new"
+    _write(committed, [_run("a-s0", 40.0)])
+    _write(new, [_run("a-s0", 40.0)])
+    cli = [sys.executable, "-m", "dgsslib.results", "--root", str(committed), "--against"]
+    r = subprocess.run(cli + [str(new)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0 and "| PASS |" in r.stdout and "1/1 runs reproduce" in r.stdout, r.stderr
+    r = subprocess.run(cli + [str(tmp_path / "nothing")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith("[dgsslib] error:") and "Traceback" not in r.stderr
