@@ -289,7 +289,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["--mini-step"]:  # the notebooks' step with data, render cache off / on (dgsslib.bench_step)
         from .bench_step import main as mini_step
-        return mini_step(argv[1:])
+        return mini_step(argv[1:], device=device_name(torch.device("cpu")))
     from .profiles import parse_value
     a = _parse(argv)
     options = {}

@@ -76,14 +76,14 @@ def mini_step_cache(method: str = "rein", batch: int = 8, steps: int = 6, progre
     return out
 
 
-def markdown(rows: list[dict], method: str, batch: int, steps: int) -> list[str]:
+def markdown(rows: list[dict], method: str, batch: int, steps: int, device: str) -> list[str]:
+    """The rows for ``results/bench.md``; ``device``: the machine in words (``dgsslib.bench.device_name``)."""
     import torch
 
-    from .bench import device_name
     from .profiles import resolve
     size = "x".join(map(str, resolve("mini")["data"]["size"]))
     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
-    return [f"| {when} | {device_name(torch.device('cpu'))} | {torch.__version__} | {method} | {batch} | {size} | "
+    return [f"| {when} | {device} | {torch.__version__} | {method} | {batch} | {size} | "
             f"{r['cache']} | {r['s_per_step']:.3f} | {r['data_s_per_step']:.3f} | {r['ratio']:.2f} | {steps}+1w |"
             for r in rows]
 
@@ -99,7 +99,8 @@ def append(path: str | Path, rows: list[str]) -> None:
     path.write_text(text + "\n".join(rows) + "\n")
 
 
-def main(argv=None) -> int:
+def main(argv=None, device: str = "CPU") -> int:
+    """The ``--mini-step`` CLI; ``dgsslib.bench.main`` calls it with the machine's name."""
     p = argparse.ArgumentParser(prog="python -m dgsslib.bench --mini-step", description=__doc__.splitlines()[0])
     p.add_argument("--method", default="rein")
     p.add_argument("--batch", type=int, default=8)
@@ -114,7 +115,7 @@ def main(argv=None) -> int:
     except ValueError as exc:
         print(f"[dgsslib] error: {exc}", file=sys.stderr)
         return 2
-    lines = markdown(rows, a.method, a.batch, a.steps)
+    lines = markdown(rows, a.method, a.batch, a.steps, device)
     print("| " + " | ".join(COLUMNS) + " |\n" + "\n".join(lines))
     if a.out:
         append(a.out, lines)

@@ -86,7 +86,7 @@ def test_mini_step_cache_rows_and_section(tmp_path):
     assert rows[0]["ratio"] == 1.0 and all(r["s_per_step"] > 0 and r["loads"] == rows[0]["loads"] > 0 for r in rows)
     out = tmp_path / "bench.md"
     bench.append_row(out, "| model row 1 |")
-    bench_step.append(out, bench_step.markdown(rows, "freeze", 2, 1))
+    bench_step.append(out, bench_step.markdown(rows, "freeze", 2, 1, "CPU test"))
     bench.append_row(out, "| model row 2 |")
     text = out.read_text()
     assert text.index("| model row 2 |") < text.index(bench_step.SECTION) < text.index("on, warm")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..engine.workdir import RUNTIME_KEYS, flatten
 from .provenance import ROOT
-from .reproduce import compare
+from .reproduce import compare, num
 from .tables import ResultsError, check_root, load_results
 
 
@@ -61,7 +61,7 @@ def check_against(new_root: str | Path, committed_root: str | Path | None = None
 
 
 def format_rows(rows: list[dict], tolerance: float) -> str:
-    f = lambda v, p=2: "-" if v is None else f"{v:.{p}f}"  # noqa: E731
+    f = num
     out = [f"| record | run | committed source mIoU | this run | max abs diff | within {tolerance:g} | note |",
            "|---|---|---|---|---|---|---|"]
     out += [f"| {r['record']} | {r['tag']} | {f(r['committed'])} | {f(r['new'])} | {f(r['max_diff'], 3)} | {r['result']} "

@@ -73,8 +73,13 @@ def compare(committed: dict, rerun: dict, tolerance: float = 0.05) -> tuple[list
     return rows, bool(rows) and all(r["ok"] for r in rows)
 
 
+def num(v, places: int = 2) -> str:
+    """A table cell: ``-`` for a missing value, else fixed-point."""
+    return "-" if v is None else f"{v:.{places}f}"
+
+
 def format_table(rows: list[dict], tolerance: float) -> str:
-    f = lambda v, p=2: "-" if v is None else f"{v:.{p}f}"  # noqa: E731
+    f = num
     out = [f"| metric | committed | rerun | abs diff | max per-class diff | within {tolerance:g} |",
            "|---|---|---|---|---|---|"]
     out += [f"| {r['metric']} | {f(r['committed'])} | {f(r['rerun'])} | {f(r['diff'], 3)} | "
