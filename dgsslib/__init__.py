@@ -5,3 +5,7 @@ adapters and parameter-selection methods, segmentation heads, UDA losses, one tr
 one evaluator. See README.md for the two commands and the three profiles.
 """
 __version__ = "0.1.0"
+
+from . import numerics as _numerics
+
+_numerics.pin()  # portable CPU kernels before torch runs its first op (dgsslib.numerics; DGSS_NUMERICS=native: off)

@@ -22,9 +22,10 @@ Choices where the Rein++ paper is silent (DAFormer/MIC code values where they ex
 the confidence score behind q (DAFormer's share of confident pixels) and τ are set per profile
 (:mod:`dgsslib.uda.pseudo_label` lists the readings): S itself is not a distribution and softmax(S)
 would switch the mix branch off; mini uses ``normalized`` = max S/ΣS at τ = 0.85 (the share of
-confident pixels stays a fraction, 0.23-0.45, on every seed's source-only teacher, while the
-mask-weighted probability's ranged 0.00-0.37 across seeds -- notebook 11 §4), the paper configs keep
-``mask_weighted`` (max_k S_k / Σ_q σ(m_q), the default here) at DAFormer's 0.968; eq. 15's CE is the NLL of the normalised S (``mix_ce``); masked blocks take the
+confident pixels stays a fraction, 0.23-0.45, on every seed's source-only teacher, whereas with the
+mask-weighted probability it ranged from 0.00 to 0.37 across seeds -- notebook 11 §4); the paper configs keep
+``mask_weighted`` (max_k S_k / Σ_q σ(m_q), the default here) at DAFormer's 0.968. Eq. 15's CE is the NLL of
+the normalised S (``mix_ce``); masked blocks take the
 mean colour (``mask_fill=mean``: MIC masks normalised images, so a dropped block is 0 = the mean; ``black``
 is the kit's earlier fill); ClassMix may paste the source's ignore (255) regions, as DACS, DDB and DAFormer
 do (``paste_ignore=true``; ``false`` never pastes them). Two additions to Algorithm 1's masked branch are

@@ -5,7 +5,7 @@ Every run record carries ``provenance(cfg)`` (written by the trainer, :mod:`dgss
     {"commit": "<sha>", "dirty": false, "dirty_paths": [], "code": {"dgsslib/engine/loop.py": "<ast sha>", …,
      "registry:method:rein": "dgsslib.adapters.rein:Rein"}, "config_hash": "sha256:…",
      "benchmark_version": 2, "torch": …, "timm": …, "python": …, "device": "cpu (2 threads)",
-     "cpu": "AMD EPYC 9B14 (avx512)", "date": …,
+     "cpu": "AMD EPYC 9B14 (avx512)", "numerics": {"mode": "portable", "cpu_capability": "AVX2", …}, "date": …,
      "trace": {"digest": "sha256:…", "commit": "<sha>", "cpu": …, "seconds": 4.1, …},   # --restamp
      "attestations": [{"commit": "<sha>", "by": "trace", "code_digest": "sha256:…", …}]}  # --restamp
 
@@ -25,7 +25,9 @@ The rules (checked by ``tests/test_provenance.py``; ``python -m dgsslib.results 
 6. ``benchmark_version`` must equal the procedural generator's current version.
 7. A notebook reuses a finished run by the same code rule (3-6, :func:`is_current`); a dirty tree is
    flagged in tables but does not stop reuse (the run's code identity was read from that tree).
-8. Records name the CPU model and vector ISA: float results can differ between CPUs.
+8. Records name the CPU model and vector ISA, and the CPU numerics (:mod:`dgsslib.numerics`): native kernels differ
+   between CPUs (AVX2 vs AVX-512); the default portable kernels give the same bits on both, and ``--reproduce``
+   reruns a record under the numerics it was made with.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ import platform
 import subprocess
 from pathlib import Path
 
+from .. import numerics
 from . import codeid
 
 ROOT = codeid.ROOT
@@ -121,7 +124,7 @@ def provenance(cfg: dict | None = None) -> dict:
             "dirty_paths": (paths or [])[:20], "code": codeid.dependencies(cfg) if cfg else None,
             "config_hash": config_hash(cfg), "benchmark_version": benchmark_version(),
             "torch": torch.__version__, "timm": timm.__version__, "python": platform.python_version(),
-            "device": device_label(), "cpu": cpu_label(),
+            "device": device_label(), "cpu": cpu_label(), "numerics": numerics.describe(),
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 

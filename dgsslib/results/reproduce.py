@@ -10,16 +10,24 @@ largest per-class IoU difference is printed too (information: single classes are
 record whose provenance is dirty or names other library sources is rerun anyway, with a warning
 that a mismatch is then expected.
 
+The rerun uses the CPU numerics the record was made with (:mod:`dgsslib.numerics`: ``portable`` kernels give the
+same bits on AVX2 and AVX-512 machines; a record without the field was made ``native``): a process in the other
+mode reruns itself in a child process in the recorded one.
+
 Runs that start from another run (Rein-A's ``recipe_options.init``, a source-only run of the same
 record) are reproduced in order: the run it names is retrained first and the rerun starts from it.
 """
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+from .. import numerics
 from ..engine.workdir import WorkDirError
 from .provenance import provenance_flags
 
@@ -143,11 +151,21 @@ def main_reproduce(record_path: str, tag: str | None, tolerance: float, work_dir
         record = json.loads(Path(record_path).read_text())
         run = find_run(record, tag)
         record_config(run)
+        init_run(run, record)  # a run it starts from must be in the record
     except (OSError, ValueError) as exc:
         print(f"[dgsslib] error: reproduce: {record_path}: {str(exc).splitlines()[0]}")
         return 2
     prov = run.get("provenance") or {}
     label = run.get("tag", run.get("method"))
+    wanted = numerics.recorded_mode(prov)
+    if wanted != numerics.mode():  # the kernels are fixed once torch has run: rerun in a child that starts right
+        print(f"[dgsslib] reproduce: the record was made with {wanted} CPU numerics (dgsslib.numerics), this process "
+              f"runs {numerics.mode()}: rerunning in a {wanted} process", flush=True)
+        env = numerics.native_env() if wanted == "native" else {**os.environ, numerics.ENV: wanted}
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")])
+        args = [sys.executable, "-m", "dgsslib.results", "--reproduce", str(record_path), "--tolerance", str(tolerance)]
+        args += (["--run", tag] if tag else []) + (["--work-dir", str(work_dir)] if work_dir else [])
+        return subprocess.run(args, env=env).returncode
     print(f"[dgsslib] reproduce {record_path} run {label}: {run.get('config', {}).get('profile')} profile, "
           f"{run.get('config', {}).get('train', {}).get('max_steps')} steps, recorded at commit "
           f"{prov.get('commit', run.get('commit', '?'))[:7]}")

@@ -23,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .. import numerics
 from . import codeid
 from .provenance import ROOT, code_digest, code_status, cpu_label, dirty_paths, git_commit
 from .reproduce import init_run
@@ -41,7 +42,8 @@ def _traces(jobs: list[dict], tree: Path) -> dict:
         script.write_text(TRACE_SCRIPT.read_text())
         (Path(tmp) / "jobs.json").write_text(json.dumps(jobs))
         proc = subprocess.run([sys.executable, str(script), "--root", str(tree), "--jobs", str(Path(tmp) / "jobs.json"),
-                               "--out", str(Path(tmp) / "out.json")], cwd=tmp, stderr=subprocess.PIPE, text=True)
+                               "--out", str(Path(tmp) / "out.json")], cwd=tmp, stderr=subprocess.PIPE, text=True,
+                              env=numerics.native_env())  # traces stay native: comparable with the stored ones
         for line in proc.stderr.splitlines():
             if line.startswith("trace "):
                 print("   " + line, flush=True)
