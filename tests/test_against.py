@@ -43,3 +43,19 @@ def test_cli_exit_codes(tmp_path):
     assert r.returncode == 0 and "| PASS |" in r.stdout and "1/1 runs reproduce" in r.stdout, r.stderr
     r = subprocess.run(cli + [str(tmp_path / "nothing")], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("[dgsslib] error:") and "Traceback" not in r.stderr
+
+
+def test_a_fail_names_runs_that_took_different_float_paths(tmp_path):
+    from dgsslib.results.against import numerics_note
+    committed, new = tmp_path / "committed", tmp_path / "new"
+    old = dict(_run("a-s0", 40.0), provenance={"cpu": "EPYC (avx2)"})          # before dgsslib.numerics: native
+    port = {"numerics": {"mode": "portable"}, "cpu": "EPYC (avx512)"}
+    _write(committed, [old, dict(_run("b-s0", 40.0), provenance=port)])
+    _write(new, [dict(_run("a-s0", 41.0), provenance=port), dict(_run("b-s0", 41.0), provenance=port)])
+    rows, _ = check_against(new, committed, tolerance=0.05)
+    assert "committed with native CPU numerics (EPYC (avx2)), this run portable" in rows[0]["why"]
+    assert "float paths" not in rows[1]["why"] and rows[1]["result"] == "FAIL"  # same numerics: a real failure
+    native = {"cpu": "EPYC (avx2)"}
+    assert "native CPU numerics on EPYC (avx2) vs EPYC (avx512)" in numerics_note({"provenance": native},
+                                                                               {"provenance": {"cpu": "EPYC (avx512)"}})
+    assert numerics_note({"provenance": native}, {"provenance": native}) == ""

@@ -9,7 +9,9 @@ same config and seed, PASS/FAIL at 0.05 mIoU -- what ``make demo`` prints at its
   cache settings: :data:`dgsslib.engine.workdir.RUNTIME_KEYS`) -- otherwise the row says which keys differ and
   counts as not reproduced;
 * PASS when every domain's mIoU and the target/adverse means are within the tolerance
-  (:func:`dgsslib.results.reproduce.compare`, the rule of ``--reproduce``).
+  (:func:`dgsslib.results.reproduce.compare`, the rule of ``--reproduce``);
+* a FAIL says when the two runs took different float paths by construction (:func:`numerics_note`: a record made
+  with native kernels, or native kernels on two CPUs with different vector ISAs, :mod:`dgsslib.numerics`).
 
 Exit 0 when every run passes, 1 otherwise (2 for a folder that holds no record).
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..engine.workdir import RUNTIME_KEYS, flatten
+from ..numerics import recorded_mode
 from .provenance import ROOT
 from .reproduce import compare, num
 from .tables import ResultsError, check_root, load_results
@@ -27,6 +30,17 @@ def config_diff(a: dict, b: dict) -> list[str]:
     """Config keys whose values differ between two runs (runtime-only keys ignored)."""
     fa, fb = flatten(a.get("config") or {}), flatten(b.get("config") or {})
     return sorted(k for k in set(fa) | set(fb) if k not in RUNTIME_KEYS and fa.get(k) != fb.get(k))
+
+
+def numerics_note(ref: dict, run: dict) -> str:
+    """Why two runs of one config may round differently: '' when both used portable numerics (same bits expected)."""
+    a, b = ref.get("provenance") or {}, run.get("provenance") or {}
+    ma, mb = recorded_mode(a), recorded_mode(b)
+    if ma != mb:
+        return f"committed with {ma} CPU numerics ({a.get('cpu', '?')}), this run {mb}: different float paths"
+    if ma == "native" and a.get("cpu") != b.get("cpu"):
+        return f"native CPU numerics on {a.get('cpu', '?')} vs {b.get('cpu', '?')}: different float paths"
+    return ""
 
 
 def check_against(new_root: str | Path, committed_root: str | Path | None = None,
@@ -56,6 +70,8 @@ def check_against(new_root: str | Path, committed_root: str | Path | None = None
                                why="" if ok else "; ".join(f"{m['metric']} {m['committed']:.2f} -> "
                                                            + ("missing" if m["rerun"] is None else f"{m['rerun']:.2f}")
                                                            for m in metrics if not m["ok"])[:160])
+                    note = "" if ok else numerics_note(ref, run)
+                    row["why"] += f" ({note})" if note else ""
             rows.append(row)
     return rows, bool(rows) and all(r["result"] == "PASS" for r in rows)
 
