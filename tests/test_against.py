@@ -59,3 +59,5 @@ def test_a_fail_names_runs_that_took_different_float_paths(tmp_path):
     assert "native CPU numerics on EPYC (avx2) vs EPYC (avx512)" in numerics_note({"provenance": native},
                                                                                {"provenance": {"cpu": "EPYC (avx512)"}})
     assert numerics_note({"provenance": native}, {"provenance": native}) == ""
+    assert numerics_note({"provenance": native}, {"provenance": {"cpu": "AMD EPYC 7B13 (avx2)"}}) == ""  # same ISA
+    assert numerics_note({"provenance": {"device": "cuda (H100)"}}, {"provenance": port}) == ""  # GPU numbers

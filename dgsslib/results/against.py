@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..engine.workdir import RUNTIME_KEYS, flatten
-from ..numerics import recorded_mode
+from ..numerics import isa, recorded_mode
 from .provenance import ROOT
 from .reproduce import compare, num
 from .tables import ResultsError, check_root, load_results
@@ -33,13 +33,21 @@ def config_diff(a: dict, b: dict) -> list[str]:
 
 
 def numerics_note(ref: dict, run: dict) -> str:
-    """Why two runs of one config may round differently: '' when both used portable numerics (same bits expected)."""
+    """Why two CPU runs of one config may round differently: '' when both used portable numerics with the same
+    kernel variables (same bits expected) or when either ran on a GPU (CPU kernels do not decide its numbers)."""
     a, b = ref.get("provenance") or {}, run.get("provenance") or {}
-    ma, mb = recorded_mode(a), recorded_mode(b)
+    if any(str(p.get("device", "cpu")).startswith("cuda") for p in (a, b)):
+        return ""
+    try:
+        ma, mb = recorded_mode(a), recorded_mode(b)
+    except ValueError as exc:
+        return str(exc)
     if ma != mb:
         return f"committed with {ma} CPU numerics ({a.get('cpu', '?')}), this run {mb}: different float paths"
-    if ma == "native" and a.get("cpu") != b.get("cpu"):
+    if ma == "native" and isa(a.get("cpu")) != isa(b.get("cpu")):
         return f"native CPU numerics on {a.get('cpu', '?')} vs {b.get('cpu', '?')}: different float paths"
+    if ma == "portable" and (a["numerics"].get("env") != b["numerics"].get("env")):
+        return f"portable numerics with other kernel variables ({a['numerics'].get('env')} vs {b['numerics'].get('env')})"
     return ""
 
 

@@ -26,8 +26,8 @@ The rules (checked by ``tests/test_provenance.py``; ``python -m dgsslib.results 
 7. A notebook reuses a finished run by the same code rule (3-6, :func:`is_current`); a dirty tree is
    flagged in tables but does not stop reuse (the run's code identity was read from that tree).
 8. Records name the CPU model and vector ISA, and the CPU numerics (:mod:`dgsslib.numerics`): native kernels differ
-   between CPUs (AVX2 vs AVX-512); the default portable kernels give the same bits on both, and ``--reproduce``
-   reruns a record under the numerics it was made with.
+   between CPUs (AVX2 vs AVX-512); the default pins the AVX2 paths, ``--reproduce`` reruns a record under the
+   numerics it was made with, and a portable record made under other pins than today's is flagged.
 """
 from __future__ import annotations
 
@@ -175,6 +175,9 @@ def provenance_flags(run: dict, current: dict | None = None) -> list[str]:
     bv, cur_bv = prov.get("benchmark_version"), current.get("benchmark_version")
     if bv != cur_bv:
         flags.append("older benchmark" if _older(bv, cur_bv) else "other benchmark")
+    num = prov.get("numerics")
+    if isinstance(num, dict) and num.get("mode") == "portable" and num.get("env") != numerics.PINS:
+        flags.append("other pinned CPU kernels")  # dgsslib.numerics.PINS changed since: its bits would differ
     return flags
 
 

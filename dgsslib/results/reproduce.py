@@ -142,6 +142,31 @@ def _rerun(run: dict, record: dict, work: Path, progress: bool) -> dict:
     return fit(cfg, work, resume=False, progress=progress)
 
 
+_CHILD = "DGSS_REPRODUCE_CHILD"
+
+
+def numerics_notes(prov: dict) -> list[str]:
+    """What differs between the record's CPU numerics and this process's, when a bit-equal rerun is not expected."""
+    have, notes = numerics.describe(), []
+    num = prov.get("numerics") if isinstance(prov.get("numerics"), dict) else {}
+    if num.get("mode") == "portable" and have["mode"] != "portable":
+        notes.append(f"the record ran portable kernels; this machine cannot pin them ({have['cpu_capability']})")
+    if num and num.get("env", {}) != have["env"]:
+        notes.append(f"the record's kernel variables {num.get('env')} differ from this process's {have['env']}")
+    if num.get("threads") is not None and (num["threads"] == 1) != (have["threads"] == 1):
+        notes.append(f"the record ran {num['threads']} intra-op thread(s), this process {have['threads']}: one thread "
+                     "takes another code path")
+    if not num and numerics.isa(prov.get("cpu")) != numerics.isa(_here_cpu()):
+        notes.append(f"the record ran native kernels on {prov.get('cpu')}, this machine is {_here_cpu()}: "
+                     "the vector ISA differs, so the float paths do")
+    return notes
+
+
+def _here_cpu() -> str:
+    from .provenance import cpu_label
+    return cpu_label()
+
+
 def main_reproduce(record_path: str, tag: str | None, tolerance: float, work_dir: str | None) -> int:
     """CLI body of ``python -m dgsslib.results --reproduce``: exit 0 on PASS, 1 on FAIL, 2 on bad input."""
     if not tolerance >= 0:
@@ -157,15 +182,27 @@ def main_reproduce(record_path: str, tag: str | None, tolerance: float, work_dir
         return 2
     prov = run.get("provenance") or {}
     label = run.get("tag", run.get("method"))
-    wanted = numerics.recorded_mode(prov)
+    try:
+        wanted = numerics.recorded_mode(prov)
+    except ValueError as exc:
+        print(f"[dgsslib] error: reproduce: {record_path}: {exc}")
+        return 2
     if wanted != numerics.mode():  # the kernels are fixed once torch has run: rerun in a child that starts right
+        if os.environ.get(_CHILD):
+            print(f"[dgsslib] error: reproduce: a rerun process asked for {wanted} numerics still runs "
+                  f"{numerics.mode()} (is {numerics.ENV} set elsewhere?)")
+            return 2
         print(f"[dgsslib] reproduce: the record was made with {wanted} CPU numerics (dgsslib.numerics), this process "
               f"runs {numerics.mode()}: rerunning in a {wanted} process", flush=True)
-        env = numerics.native_env() if wanted == "native" else {**os.environ, numerics.ENV: wanted}
-        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")])
+        env = numerics.native_env() if wanted == "native" else numerics.portable_env()
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")]))
+        env[_CHILD] = "1"
         args = [sys.executable, "-m", "dgsslib.results", "--reproduce", str(record_path), "--tolerance", str(tolerance)]
         args += (["--run", tag] if tag else []) + (["--work-dir", str(work_dir)] if work_dir else [])
-        return subprocess.run(args, env=env).returncode
+        code = subprocess.run(args, env=env).returncode
+        return code if code >= 0 else 128 - code  # killed by a signal: the shell's 128 + N
+    for note in numerics_notes(prov):
+        print(f"[dgsslib] note: {note}")
     print(f"[dgsslib] reproduce {record_path} run {label}: {run.get('config', {}).get('profile')} profile, "
           f"{run.get('config', {}).get('train', {}).get('max_steps')} steps, recorded at commit "
           f"{prov.get('commit', run.get('commit', '?'))[:7]}")

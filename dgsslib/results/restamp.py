@@ -11,7 +11,9 @@ For every run of ``results/<NOTEBOOK>/*.json`` (all notebooks when none is named
    ``attestations`` and the table shows ``ok (<orig> ≡ <HEAD>)``; a different digest leaves it
    flagged, with the first losses of both traces, until ``--reproduce`` or a rerun.
 
-HEAD must be committed and clean (an attestation names a commit). The trace covers what the tiny
+Each trace runs under the CPU numerics its record was made with (:mod:`dgsslib.numerics`: ``native`` for
+records older than that module, whose reference traces were native too), so a change of the pinned kernels is
+never attested by a native trace. HEAD must be committed and clean (an attestation names a commit). The trace covers what the tiny
 backbone exercises; ``--reproduce`` (the full retraining) stays the strong check.
 """
 from __future__ import annotations
@@ -36,14 +38,25 @@ class RestampError(RuntimeError):
 
 
 def _traces(jobs: list[dict], tree: Path) -> dict:
-    """Run the trace harness over ``jobs`` against the checkout at ``tree`` (one subprocess)."""
+    """Run the trace harness over ``jobs`` against the checkout at ``tree``: one subprocess per CPU numerics mode,
+    each job traced under the numerics its record was made with (:mod:`dgsslib.numerics`; an old tree, which has
+    no such module, gets the portable kernel variables from the environment)."""
+    out = {}
+    for mode in sorted({job.get("numerics", "native") for job in jobs}):
+        env = numerics.native_env() if mode == "native" else numerics.portable_env()
+        part = _traces_in(env, [j for j in jobs if j.get("numerics", "native") == mode], tree)
+        out.update({k: dict(v, numerics=mode) for k, v in part.items()})
+    return out
+
+
+def _traces_in(env: dict, jobs: list[dict], tree: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="dgss-restamp-") as tmp:
         script = Path(tmp) / "dgss_trace.py"  # a copy, so an old tree imports only its own dgsslib
         script.write_text(TRACE_SCRIPT.read_text())
         (Path(tmp) / "jobs.json").write_text(json.dumps(jobs))
         proc = subprocess.run([sys.executable, str(script), "--root", str(tree), "--jobs", str(Path(tmp) / "jobs.json"),
                                "--out", str(Path(tmp) / "out.json")], cwd=tmp, stderr=subprocess.PIPE, text=True,
-                              env=numerics.native_env())  # traces stay native: comparable with the stored ones
+                              env=env)
         for line in proc.stderr.splitlines():
             if line.startswith("trace "):
                 print("   " + line, flush=True)
@@ -70,7 +83,8 @@ def _at_commit(commit: str, jobs: list[dict]) -> dict:
 
 def _job(key: str, run: dict, record: dict) -> dict:
     dep = init_run(run, record)
-    return {"key": key, "config": run["config"], "init": dep["config"] if dep else None}
+    return {"key": key, "config": run["config"], "init": dep["config"] if dep else None,
+            "numerics": numerics.recorded_mode(run.get("provenance"))}
 
 
 def restamp(notebook: str | None = None, root: Path | None = None) -> tuple[int, int]:
@@ -120,6 +134,8 @@ def restamp(notebook: str | None = None, root: Path | None = None) -> tuple[int,
             else:
                 flagged += 1
                 why = "" if got["cpu"] == ref.get("cpu") else f" (reference traced on another CPU: {ref.get('cpu')})"
+                why += "" if got.get("numerics") == ref.get("numerics", "native") else \
+                    f" (reference traced with {ref.get('numerics', 'native')} numerics)"
                 print(f"  {key} {tag}: trace differs{why}: losses {ref['losses']} then, {got['losses']} now; "
                       f"stays flagged until --reproduce or a rerun")
     for p, rec in records.items():
@@ -144,7 +160,7 @@ def main_restamp(notebook: str | None, root: str | None) -> int:
         return 2
     try:
         attested, flagged = restamp(notebook, Path(root) if root else None)
-    except (RestampError, LookupError) as exc:
+    except (RestampError, LookupError, ValueError) as exc:
         print(f"[dgsslib] error: {exc}", file=sys.stderr)
         return 2
     print(f"restamp: {attested} run(s) attested by trace, {flagged} still flagged")
