@@ -90,14 +90,13 @@ def device_label() -> str:
 
 def cpu_label() -> str:
     """``<model name> (<best vector ISA>)`` from /proc/cpuinfo (``platform.processor()`` elsewhere)."""
-    model, flags = platform.processor() or platform.machine(), set()
+    model, flags = platform.processor() or platform.machine(), numerics.cpu_flags()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, val = line.partition(":")
-            if key.strip() == "model name" and model in ("", platform.machine(), platform.processor()):
+            if key.strip() == "model name":
                 model = val.strip()
-            elif key.strip() in ("flags", "Features"):
-                flags = set(val.split())
+                break
     except OSError:
         pass
     isa = next((f for f in ("avx512f", "avx2", "avx", "sve", "asimd", "neon") if f in flags), None)

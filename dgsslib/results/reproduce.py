@@ -10,9 +10,10 @@ largest per-class IoU difference is printed too (information: single classes are
 record whose provenance is dirty or names other library sources is rerun anyway, with a warning
 that a mismatch is then expected.
 
-The rerun uses the CPU numerics the record was made with (:mod:`dgsslib.numerics`: ``portable`` kernels give the
-same bits on AVX2 and AVX-512 machines; a record without the field was made ``native``): a process in the other
-mode reruns itself in a child process in the recorded one.
+The rerun uses the CPU numerics the record was made with (:mod:`dgsslib.numerics`: ``portable`` pins the AVX2
+kernels, removing the AVX2 / AVX-512 split -- equal bits on another kind of CPU are not proven; a record without the
+field was made ``native``): a process in the other mode reruns itself in a child process in the recorded one, and
+what still differs (kernel variables, one thread vs several, the ISA of a native record) is printed as a note.
 
 Runs that start from another run (Rein-A's ``recipe_options.init``, a source-only run of the same
 record) are reproduced in order: the run it names is retrained first and the rerun starts from it.
