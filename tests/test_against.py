@@ -61,3 +61,18 @@ def test_a_fail_names_runs_that_took_different_float_paths(tmp_path):
     assert numerics_note({"provenance": native}, {"provenance": native}) == ""
     assert numerics_note({"provenance": native}, {"provenance": {"cpu": "AMD EPYC 7B13 (avx2)"}}) == ""  # same ISA
     assert numerics_note({"provenance": {"device": "cuda (H100)"}}, {"provenance": port}) == ""  # GPU numbers
+
+
+def test_numerics_of_names_the_kernels_a_record_was_made_with(tmp_path):
+    """make demo reruns each notebook under its record's numerics: one mode per record, anything else refused."""
+    port = {"numerics": {"mode": "portable"}}
+    for name, provs, want in [("old", [{}, {"cpu": "x"}], "native"), ("new", [port, port], "portable"),
+                              ("mixed", [port, {}], None), ("bad", [{"numerics": {"mode": "fast"}}], None)]:
+        root = tmp_path / name
+        _write(root, [dict(_run(f"r{i}-s0", 40.0), provenance=p) for i, p in enumerate(provs)])
+        r = subprocess.run([sys.executable, "-m", "dgsslib.results", "--numerics-of", str(root / "10_x" / "mini.json")],
+                           cwd=ROOT, capture_output=True, text=True)
+        if want:
+            assert r.returncode == 0 and r.stdout.strip() == want, (name, r.stdout, r.stderr)
+        else:
+            assert r.returncode == 2 and r.stderr.startswith("[dgsslib] error: --numerics-of") and "Traceback" not in r.stderr

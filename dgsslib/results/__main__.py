@@ -27,10 +27,20 @@ def main(argv=None) -> int:
     p.add_argument("--reproduce", metavar="RECORD", help="rerun one run of RECORD (a results json) and compare")
     p.add_argument("--against", metavar="DIR", help="compare the records under DIR (e.g. make demo's) with the "
                    "committed ones of the same run tag and config: PASS/FAIL at --tolerance")
+    p.add_argument("--numerics-of", metavar="RECORD", help="print the CPU numerics RECORD's runs were made with "
+                   "(portable | native): make demo reruns each notebook under its record's")
     p.add_argument("--run", metavar="TAG", help="with --reproduce: the run's tag (default: the first run)")
     p.add_argument("--tolerance", type=float, default=0.05, help="with --reproduce: max |Δ mIoU| (default 0.05)")
     p.add_argument("--work-dir", default=None, help="with --reproduce: keep the rerun here (default: a temp dir)")
     a = p.parse_args(argv)
+    if a.numerics_of:
+        from .against import record_numerics
+        try:
+            print(record_numerics(a.numerics_of))
+        except ResultsError as exc:
+            print(f"[dgsslib] error: --numerics-of: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if a.against:
         from .against import main_against
         return main_against(a.against, a.root, a.tolerance)

