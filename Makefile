@@ -37,7 +37,7 @@ unit: $(STAMP)
 notebooks-smoke: $(STAMP)
 	@mkdir -p build/notebooks/smoke
 	@set -e; for nb in $(NOTEBOOKS); do \
-	  plan=$$(grep -q '"PLAN = ' "$$nb" && echo "-p PLAN full"); \
+	  plan=$$(grep -q '"PLAN = ' "$$nb" && echo "-p PLAN full" || true); \
 	  echo "== papermill $$nb (PROFILE=smoke $$plan)"; start=$$(date +%s); \
 	  $(PY) -m papermill "$$nb" "build/notebooks/smoke/$$(basename $$nb)" -p PROFILE smoke $$plan \
 	    --cwd notebooks --execution-timeout $(NB_TIMEOUT) --no-progress-bar -k python3 >/dev/null; \
@@ -59,7 +59,7 @@ demo: $(STAMP)
 	@t0=$$(date +%s); set -e; for nb in $(NOTEBOOKS); do \
 	  name=$$(basename $$nb .ipynb); num=portable; \
 	  if [ -f results/$$name/mini.json ]; then num=$$($(PY) -m dgsslib.results --numerics-of results/$$name/mini.json); fi; \
-	  plan=$$(grep -q '"PLAN = ' "$$nb" && echo "-p PLAN quick"); \
+	  plan=$$(grep -q '"PLAN = ' "$$nb" && echo "-p PLAN quick" || true); \
 	  echo "== [$$(( ($$(date +%s) - t0) / 60 )) min] papermill $$nb (PROFILE=mini $$plan, $$num CPU numerics)"; \
 	  DGSS_NUMERICS=$$num DGSS_PROGRESS=log DGSS_RESULTS=$(CURDIR)/$(DEMO_DIR)/results $(PY) -m papermill "$$nb" \
 	    "$(DEMO_DIR)/notebooks/$$name.ipynb" -p PROFILE mini $$plan \
