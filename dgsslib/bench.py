@@ -33,6 +33,8 @@ CLI::
         [--patch16] [--depth D] [--out results/bench.md] [--json FILE]
     python -m dgsslib.bench --mini-step [--method rein] [--batch 8] [--steps 6]   # data included, render
         cache off / on (:mod:`dgsslib.bench_step`)
+    python -m dgsslib.bench --mini-speed                     # each paper's mini step profiled, and torch.compile /
+        channels-last / threads / inference_mode against today's step (:mod:`dgsslib.bench_speed`)
 
 Taught in ``notebooks/10_rein_g.ipynb``.
 """
@@ -287,6 +289,9 @@ def _parse(argv) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--mini-speed"]:  # each paper's mini step profiled, and PyTorch's CPU options (dgsslib.bench_speed)
+        from .bench_speed import main as mini_speed
+        return mini_speed(argv[1:], device=device_name(torch.device("cpu")))
     if argv[:1] == ["--mini-step"]:  # the notebooks' step with data, render cache off / on (dgsslib.bench_step)
         from .bench_step import main as mini_step
         return mini_step(argv[1:], device=device_name(torch.device("cpu")))
@@ -299,6 +304,15 @@ def main(argv=None) -> int:
             print(f"[dgsslib] error: --option wants KEY=VALUE, got {kv!r}", file=sys.stderr)
             return 2
         options[k] = parse_value(v)
+    from .adapters import METHODS
+    from .engine.validation import _typed_options
+    from .profiles import ConfigError
+    try:  # typed and range-checked as the trainer does: r=2.7 is refused, not trained as rank 2
+        cls = METHODS.get(a.method)
+        options = _typed_options(cls, options, "method") if cls is not None else options
+    except ConfigError as exc:
+        print(f"[dgsslib] error: {exc}", file=sys.stderr)
+        return 2
     for flag, path in (("--out", a.out), ("--json", a.json)):  # outputs first: never lose a finished benchmark
         if path and Path(path).is_dir():
             print(f"[dgsslib] error: {flag} {path} is a folder; give a file path (e.g. {flag} "

@@ -89,14 +89,10 @@ def markdown(rows: list[dict], method: str, batch: int, steps: int, device: str)
 
 
 def append(path: str | Path, rows: list[str]) -> None:
-    path = Path(path)
-    text = path.read_text() if path.exists() else ""
-    if SECTION not in text:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + SECTION + "\n\n" + (
-            "The notebooks' step (mini profile config, random weights, data drawn from the procedural benchmark, no\n"
-            "evaluation), three times in one process: ratios compare rows of the same run (same `date`).\n\n"
-            "| " + " | ".join(COLUMNS) + " |\n" + "|---" * len(COLUMNS) + "|\n")
-    path.write_text(text + "\n".join(rows) + "\n")
+    from .bench_speed import append_section
+    append_section(Path(path), SECTION, rows, "The notebooks' step (mini profile config, random weights, data drawn from "
+                   "the procedural benchmark, no\nevaluation), three times in one process: ratios compare rows of the "
+                   "same run (same `date`).", COLUMNS)
 
 
 def main(argv=None, device: str = "CPU") -> int:

@@ -105,8 +105,8 @@ def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = 
     work = Path(work_root) / tag
     done = work / "results.json"
     canon = json.loads(json.dumps(cfg, default=str))
-    if reuse and done.exists():
-        rec = json.loads(done.read_text())
+    rec = _read_json(done, tag) if reuse and done.exists() else None
+    if rec is not None:
         if json.loads(json.dumps(rec.get("config"), default=str)) == canon:
             if is_current(rec):
                 rec.setdefault("tag", tag)
@@ -116,8 +116,8 @@ def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = 
                   f"({', '.join(provenance_flags(rec))}); training again")
     here = {"code": current_code(canon), "benchmark_version": benchmark_version()}
     stamp = work / "provenance.json"  # which code the checkpoints in work/ come from
-    same = (work / "config.json").exists() and json.loads((work / "config.json").read_text()) == canon and \
-        stamp.exists() and json.loads(stamp.read_text()) == here
+    same = (work / "config.json").exists() and _read_json(work / "config.json", tag) == canon and \
+        stamp.exists() and _read_json(stamp, tag) == here
     if reuse and not same and holds_run(work):  # never delete a run the caller did not ask to replace
         aside = work.with_name(f"{tag}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
         work.rename(aside)
@@ -130,6 +130,23 @@ def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = 
     rec["tag"], rec["wall_seconds"] = tag, round(time.time() - t0, 1)
     print(summary_line(rec, tag), flush=True)
     return rec
+
+
+def _read_json(path: Path, tag: str) -> dict | None:
+    """A run file as a mapping, or None (said once, naming the file) when it is damaged: the run is then not
+    reused as it stands -- kept aside and trained again, or resumed from its checkpoints by ``fit``."""
+    import json
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"[dgsslib] {tag}: {path.name} in {path.parent.name}/ is damaged ({type(exc).__name__}); "
+              "it is not reused as it stands", flush=True)
+        return None
+    if not isinstance(value, dict):
+        print(f"[dgsslib] {tag}: {path.name} in {path.parent.name}/ is not a mapping; it is not reused as it stands",
+              flush=True)
+        return None
+    return value
 
 
 def save_results(notebook: str, profile: str, runs: list[dict], extra: dict | None = None) -> None:
@@ -153,7 +170,14 @@ def save_results(notebook: str, profile: str, runs: list[dict], extra: dict | No
 def load_results(notebook: str, profile: str) -> dict | None:
     import json
     path = results_dir() / notebook / f"{profile}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        from .profiles import ConfigError
+        raise ConfigError(f"{path} is not readable JSON ({exc}): restore it (git checkout -- {path.name}) or "
+                          "rerun the notebook") from None
 
 
 def runs_table(runs: list[dict], domains: list[str], label: str = "tag") -> str:

@@ -91,3 +91,30 @@ def test_mini_step_cache_rows_and_section(tmp_path):
     text = out.read_text()
     assert text.index("| model row 2 |") < text.index(bench_step.SECTION) < text.index("on, warm")
     assert text.count(bench_step.SECTION) == 1
+
+
+def test_mini_speed_profiles_every_paper_step_and_keeps_sections_apart(tmp_path):
+    """bench --mini-speed: each paper's step split into parts that sum to at most the step, with data, backward and
+    the optimiser seen; the CPU-option contexts restore what they change; rows land in their own sections."""
+    import torch
+
+    from dgsslib import bench_speed
+    from dgsslib.recipes.base import Recipe
+    rows = bench_speed.step_profiles("smoke", steps=1, progress=False)
+    assert [r["step"] for r in rows] == [s[0] for s in bench_speed.STEPS]
+    for r in rows:
+        parts = r["parts"]
+        assert r["s_per_step"] > 0 and sum(parts.values()) <= r["s_per_step"] * 1.001, r
+        assert parts["data"] > 0 and parts["backward"] > 0 and parts["optimiser"] > 0, r  # smoke renders every image
+        assert parts["VFM fwd"] > 0, r
+    bind, threads = Recipe.bind, torch.get_num_threads()
+    for option in ("channels_last", "threads_1"):
+        with bench_speed.cpu_option(option):
+            assert (Recipe.bind is not bind) == (option == "channels_last")
+        assert Recipe.bind is bind and torch.get_num_threads() == threads
+    out = tmp_path / "bench.md"
+    out.write_text("# bench\n\n" + bench_speed.PROFILE_SECTION + "\n\nintro\n\n| a |\n|---|\n| old |\n\n## Later\n\nkept\n")
+    a, _ = bench_speed.markdown(rows, [], "CPU test", 1)
+    bench_speed.append_section(out, bench_speed.PROFILE_SECTION, a, *bench_speed.HEADERS[bench_speed.PROFILE_SECTION])
+    text = out.read_text()
+    assert text.index("| old |") < text.index("Rein-A (+ STM)") < text.index("## Later") and text.endswith("kept\n")

@@ -101,3 +101,28 @@ def test_parameters_must_parse_cleanly_in_papermill():
     b = _build_module()
     assert b.papermill_warnings("import os\nPROFILE = os.environ.get('X', 'mini')  # smoke | mini\nSEED = 0\n") == []
     assert b.papermill_warnings("SEEDS = None  # None = the default\n")  # two '=' on one line
+
+
+SOURCES = sorted((ROOT / "notebooks" / "src").glob("[0-9]*.py"))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[p.stem for p in SOURCES])
+def test_user_overrides_are_applied_after_every_notebook_default(path):
+    """A user's OVERRIDES win in every notebook (issue: notebook 10's mini branch used to overwrite
+    train.max_steps): in the cell that calls setup(), nothing assigns cfg after the merge of OVERRIDES."""
+    import ast
+    cells = [c for c in path.read_text().split("\n# %%") if "setup(PROFILE, SEED, OVERRIDES" in c]
+    assert len(cells) == 1
+    body = "\n".join(line for line in cells[0].splitlines()[1:] if not line.lstrip().startswith("%"))
+    tree = ast.parse(body)
+    writes = []  # (line, mentions OVERRIDES) of each assignment to cfg or cfg[...]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            names = [t.id if isinstance(t, ast.Name) else getattr(t.value, "id", None) for t in node.targets
+                     if isinstance(t, (ast.Name, ast.Subscript))]
+            if "cfg" in names:
+                text = ast.get_source_segment(body, node.value) or ""
+                writes.append((node.lineno, "OVERRIDES" in text or re.search(r"\bover\b", text) is not None))
+    writes.sort()
+    if len(writes) > 1:  # setup() itself applies OVERRIDES; a notebook with defaults of its own re-applies them last
+        assert writes[-1][1], f"{path.name}: cfg is assigned after the OVERRIDES merge (line {writes[-1][0]} of the setup cell)"

