@@ -15,7 +15,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
 START, END = "<!-- layout:start -->", "<!-- layout:end -->"
-OTHER = [("notebooks/", "NN_*.ipynb, built from notebooks/src/*.py by notebooks/build.py"),
+OTHER = [("notebooks/", "NN_*.ipynb, built from notebooks/src/*.py by notebooks/build.py (carry.py: mends without reruns)"),
          ("configs/", "<paper>/{paper,mini}.yaml: the papers' recipes and their CPU-sized versions"),
          ("data_scripts/", "prepare_<dataset>.py, verify.py, convert_offline_weights.py, sam2_regions.py"),
          ("tests/", "mirrors dgsslib/; fixtures build tiny fake datasets in the real layouts"),
