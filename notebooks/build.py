@@ -19,7 +19,7 @@ collapsed to what a terminal shows (``\\r`` redraws keep their last state), prog
 (``dgsslib.progress`` log lines, tqdm bars) and network-error lines dropped; absolute paths made
 relative (repo) or ``~`` (home); a weights line (``[dgsslib] weights:`` / ``[dgsslib] loaded``) kept
 the first time only (the kit says it once per process now: ``dgsslib.progress.say_once``); a bare
-``PosixPath(...)`` echo dropped; PNG figures re-encoded with a 256-colour palette when smaller; a re-run's "changed since ... from scratch" line dropped; empty stream outputs (a cleared progress line's stderr bar) dropped;
+``PosixPath(...)`` echo dropped; PNG figures re-encoded with a 256-colour palette when smaller; a re-run's "changed since ... from scratch" and "the committed record attests bit-equal" lines dropped; empty stream outputs (a cleared progress line's stderr bar) dropped;
 execution counts renumbered 1, 2, ...; notebook metadata set to what JupyterLab + ipykernel write, so
 opening and closing a notebook leaves ``git status`` clean.
 
@@ -54,7 +54,7 @@ FORBIDDEN = re.compile(r"0%\||huggingface\.co|Errno|/root|/home|/tmp|/work")
 PROGRESS_LINE = re.compile(r"^\[progress\] |\d+%\|")
 NOISE_LINE = re.compile(r"huggingface\.co|Errno|hub weights unavailable")
 ONCE_LINE = re.compile(r"^\[dgsslib\] (weights: |loaded )")   # said once per process by the kit
-RERUN_LINE = re.compile(r"changed since .*from scratch")
+RERUN_LINE = re.compile(r"changed since .*from scratch|the committed record attests bit-equal")  # a re-run's history
 
 
 # ----------------------------------------------------------------------------------------- build
