@@ -38,7 +38,7 @@ PARTS = [("data", ("data: render or cache read", "data: augmentation, collation"
          ("losses", ("Hungarian loss", "head loss", "query loss")),
          ("backward", ("backward",)), ("optimiser", ("optimiser step",))]
 #: (label, notebook, config file or None, changes): each paper's step as its notebook trains it
-STEPS = [("Freeze", "01_frozen_vs_full", None, {"method": "freeze"}),
+STEPS = [("Freeze", "01_frozen_vs_full", None, {"method": "freeze", "train.batch_size": 8}),
          ("Rein-G", "10_rein_g", None, {"method": "rein", "train.batch_size": 8}),
          ("FisherTune, T3", "20_fishertune", "configs/fishertune/mini.yaml",
           {"recipe_options": {"t1": 0, "t2": 1}}),  # step 0 estimates (dropped as warm-up); steps 1.. are T3
@@ -69,9 +69,10 @@ def eval_share(notebook: str) -> float | None:
     """Share of a committed mini record's wall time spent outside training (evaluation, mostly)."""
     try:
         runs = json.loads((ROOT / "results" / notebook / "mini.json").read_text())["runs"]
-        wall, train = sum(r["wall_seconds"] for r in runs), sum(r["train_seconds"] for r in runs)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    timed = [r for r in runs if isinstance(r.get("wall_seconds"), (int, float)) and isinstance(r.get("train_seconds"), (int, float))]
+    wall, train = sum(r["wall_seconds"] for r in timed), sum(r["train_seconds"] for r in timed)  # reused runs: no wall
     return (wall - train) / wall if wall > 0 else None
 
 
@@ -133,7 +134,7 @@ def option_trials(profile: str = "mini", steps: int = 3, eval_images: int = 16, 
         t = time.perf_counter()
         try:
             with cpu_option(option):  # a compiled step may compile twice (train, then with recorded shapes)
-                s = profile_step(cfg, steps, warmup=3 if option == "compile" else 1)["s_per_step"]
+                s = profile_step(cfg, steps, warmup=3 if option == "compile" else 1, split=False)["s_per_step"]
             rows.append({"what": f"train step: {option}", "seconds": s, "total": time.perf_counter() - t})
         except Exception as exc:  # a backend that cannot run here is a finding, not a crash of the bench
             rows.append({"what": f"train step: {option}", "seconds": None, "error": f"{type(exc).__name__}: {exc}"[:160]})

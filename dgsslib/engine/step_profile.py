@@ -111,11 +111,13 @@ def _patched(timers: _Timers):
             setattr(owner, attr, fn)
 
 
-def profile_step(cfg: dict, steps: int = 4, warmup: int = 1) -> dict:
+def profile_step(cfg: dict, steps: int = 4, warmup: int = 1, split: bool = True) -> dict:
     """Run ``fit`` for ``warmup`` + ``steps`` steps on ``cfg`` without evaluation and time the last ``steps``: from
     the end of the last warm-up step (its optimiser step and ``after_step``) to the end of the last step, so each
     timed step includes drawing its batch. Returns {"s_per_step": float, "parts": {name: s/step},
-    "calls": {name: calls/step}, "steps": n}. ``warmup`` > 1 for a compiled model, which may compile twice."""
+    "calls": {name: calls/step}, "steps": n}. ``warmup`` > 1 for a compiled model, which may compile twice;
+    ``split=False`` times whole steps only, without wrapping the parts (``torch.compile`` would trace the timers
+    and recompile on their state)."""
     from .train import fit
     from ..notebook import variant
     if steps < 1 or warmup < 1:
@@ -142,7 +144,7 @@ def profile_step(cfg: dict, steps: int = 4, warmup: int = 1) -> dict:
         return out
     recipe_cls.after_step = after_step
     try:
-        with _patched(timers), tempfile.TemporaryDirectory() as work:
+        with (_patched(timers) if split else contextlib.nullcontext()), tempfile.TemporaryDirectory() as work:
             fit(cfg, f"{work}/run", progress=False)
     finally:
         if own is None:
