@@ -141,15 +141,13 @@ def _adopt_attestation(rec: dict, done: Path) -> bool:
     ``trace`` / ``attestations`` into this run (and its ``results.json``), so the notebook reuses it by the
     README table's rule. False when there is none."""
     import json
+
+    from .results.tables import load_results as committed_records
     prov = rec.get("provenance") or {}
     canon = json.dumps(rec.get("config"), sort_keys=True, default=str)
-    for path in sorted(RESULTS.glob("*/*.json")):
-        try:
-            runs = json.loads(path.read_text()).get("runs") or []
-        except (OSError, ValueError, AttributeError):
-            continue
-        for twin in runs:
-            tp = (twin or {}).get("provenance") or {} if isinstance(twin, dict) else {}
+    for record in committed_records(RESULTS).values():
+        for twin in record.get("runs", []):
+            tp = twin.get("provenance") or {}
             if tp.get("attestations") and tp.get("code") == prov.get("code") and is_current(twin) and \
                     json.dumps(twin.get("config"), sort_keys=True, default=str) == canon:
                 prov.update({k: tp[k] for k in ("trace", "attestations") if k in tp})
