@@ -305,11 +305,10 @@ def main(argv=None) -> int:
             return 2
         options[k] = parse_value(v)
     from .adapters import METHODS
-    from .engine.validation import _typed_options
+    from .engine.validation import plugin_options
     from .profiles import ConfigError
     try:  # typed and range-checked as the trainer does: r=2.7 is refused, not trained as rank 2
-        cls = METHODS.get(a.method)
-        options = _typed_options(cls, options, "method") if cls is not None else options
+        options = plugin_options("method", a.method, options) if a.method in METHODS else options
     except ConfigError as exc:
         print(f"[dgsslib] error: {exc}", file=sys.stderr)
         return 2

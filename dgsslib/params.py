@@ -253,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.patch_size not in ("native",) and not args.patch_size.isdigit():
         ap.error(f"--patch-size must be an integer or 'native', got {args.patch_size!r}")
     try:
-        options = parse_options(args.option)
+        from .engine.validation import plugin_options  # typed and bounded as the trainer does: r=2.7 refused
+        options = plugin_options("method", args.method, parse_options(args.option))
         rec = count_params(args.backbone, args.method, options, args.img_size,
                            "native" if args.patch_size == "native" else int(args.patch_size))
     except (ValueError, NotImplementedError) as exc:

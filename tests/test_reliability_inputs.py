@@ -18,7 +18,7 @@ right thing or stop with one ``[dgsslib] error:`` line (exit 2) and nothing lost
 | binary YAML | codec traceback | exit 2 naming the file | test_refused_before_anything_runs |
 | ``--resume`` after editing ``config.json`` | continued with the edit | exit 2 naming the key (the checkpoint's config rules) | test_resume_checks_the_checkpoints_own_config |
 | ``--resume`` after deleting ``config.json`` | profile defaults | the checkpoint's config, ``config.json`` rewritten | test_resume_checks_the_checkpoints_own_config |
-| ``--resume`` with ``results.json`` = ``{}`` / a history row without ``step`` | ``KeyError`` | exit 2 naming the file / row dropped, resume goes on | test_damaged_run_files |
+| ``--resume`` with ``results.json`` = ``{}`` / a history row without ``step`` | ``KeyError`` | exit 2 naming the file when there is nothing to extend; an extension reads the step from ``final.safetensors`` and keeps the file aside / row dropped, resume goes on | test_damaged_run_files |
 | ``--weights`` random bytes / a run's ``final.safetensors`` | raw ``RuntimeError`` | exit 2 saying what the file is | test_weights_files_that_are_not_backbones |
 | ``results --strict --root /nonexistent`` or empty | exit 0, "every run clean" | exit 2 | test_results_root_and_damaged_records |
 | a corrupt / list record under ``--root`` | ``JSONDecodeError`` / ``AttributeError`` | named and skipped; ``--strict`` fails | test_results_root_and_damaged_records |
@@ -33,6 +33,8 @@ right thing or stop with one ``[dgsslib] error:`` line (exit 2) and nothing lost
 | ``recipe_options.refine=off`` / YAML ``method: [rein]`` | truthy / ``TypeError: unhashable`` | false / exit 2: must be a name | test_bool_recipe_options_and_names_in_config_files |
 | ``sam2_regions.py`` with a missing ``--checkpoint`` | pointed to a recipe option | exit 2 naming ``--checkpoint`` | test_sam2_regions_names_its_own_checkpoint_flag |
 | ``bench --option r=2.7`` / ``r=abc`` | rank 2 / "invalid literal for int()" | exit 2, typed as the trainer types them | test_bench_checks_outputs_first |
+| ``--option num_tokens=0`` (VPT), ``dropout=2``, ``head_options.hidden=-1``, ``recipe_options.tau=2`` | refused only at build time or trained | exit 2 at validation: every plug-in declares ``option_ranges`` | test_refused_before_anything_runs, test_every_numeric_option_has_declared_bounds |
+| ``params --option r=2.7`` | counted rank 2 | exit 2 (``plugin_options``, the trainer's check) | test_params_types_options_as_the_trainer_does |
 """
 import json
 
@@ -61,6 +63,11 @@ def run(capsys, *args):
     (["--method", "lora", "--option", "r=0"], "method_options.r must be >= 1"),
     (["--method", "lora", "--option", "r=abc"], "method_options.r must be a number"),
     (["--set", "head=mask2former", "--set", "head_options.dec_layers=-1"], "head_options.dec_layers must be >= 1"),
+    (["--method", "vpt", "--option", "num_tokens=0"], "method_options.num_tokens must be >= 1"),
+    (["--method", "adaptformer", "--option", "dropout=2"], "method_options.dropout must be >= 0 and <= 1"),
+    (["--set", "head_options.hidden=-1"], "head_options.hidden must be >= 0"),
+    (["--set", "recipe=self_training", "--set", "data.target=synthetic:night", "--set", "recipe_options.tau=2"],
+     "recipe_options.tau must be >= 0 and <= 1"),
     (["--set", "eval.mode=slide", "--set", "eval.crop=56", "--set", "eval.stride=100"], "eval.stride 100 > eval.crop 56"),
     (["--set", "eval.mode=nonsense"], "eval.mode must be one of whole, slide"),
     (["--set", "data.target=synthetic:night"], "has no target stream"),
@@ -121,12 +128,15 @@ def test_damaged_run_files(finished, capsys):
     with open(finished / "history.jsonl", "a") as f:
         f.write('{"loss": 1.0}\n{"step": 9, "lo')
     (finished / "results.json").write_text("{}")
-    rc, err = run(capsys, "--work-dir", str(finished), "--resume", "--no-progress")
-    assert rc == 2 and "results.json is damaged" in err[0] and "final.safetensors" in err[0]
-    (finished / "results.json").unlink()
-    (finished / "final.safetensors").unlink()
+    rc, err = run(capsys, "--work-dir", str(finished), "--resume", "--no-progress")  # nothing to report: refused
+    assert rc == 2 and "results.json is damaged" in err[0] and "final.safetensors (step 4)" in err[0]
+    assert (finished / "results.json").read_text() == "{}"  # refused with nothing changed
+    # an extension needs no results.json: the step comes from final.safetensors, the damaged file is kept aside
     assert T.main(["--work-dir", str(finished), "--resume", "--max-steps", "6", "--no-progress"]) == 0
-    assert "is not a history row; it is dropped" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "is not a history row; it is dropped" in out and "kept aside as results.json.damaged" in out
+    assert (finished / "results.json.damaged").read_text() == "{}"
+    assert json.loads((finished / "results.json").read_text())["final_step"] == 6
     steps = [json.loads(line)["step"] for line in (finished / "history.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 6
 
@@ -260,3 +270,32 @@ def test_every_plugin_annotates_its_options_as_strings():
             if "from __future__ import annotations" not in inspect.getsource(module):
                 missing.append(f"{reg.kind}:{name} ({module.__name__})")
     assert not missing, missing
+
+
+def test_every_numeric_option_has_declared_bounds():
+    """One schema per plug-in, beside its class: every int/float constructor option of every registered method,
+    head and recipe has an ``option_ranges`` entry (``(None, None)`` where any real value is meaningful)."""
+    import inspect
+
+    from dgsslib.adapters import METHODS
+    from dgsslib.heads import HEADS
+    from dgsslib.recipes import RECIPES
+    missing = []
+    for reg in (METHODS, HEADS, RECIPES):
+        for name in reg:
+            cls = reg.get(name)
+            ranges = getattr(cls, "option_ranges", {}) or {}
+            for key, p in inspect.signature(cls.__init__).parameters.items():
+                numeric = {"int", "float"} & set(str(p.annotation).replace(" ", "").split("|"))
+                if numeric and key != "in_channels" and key not in ranges:
+                    missing.append(f"{reg.kind}:{name}.{key}")
+            assert all(lo is None or hi is None or lo <= hi for lo, hi in ranges.values()), name
+    assert not missing, missing
+
+
+def test_params_types_options_as_the_trainer_does(capsys):
+    from dgsslib import params
+    assert params.main(["--backbone", "dinov2_s", "--method", "lora", "--option", "r=2.7"]) == 2
+    assert "method_options.r must be a whole number" in capsys.readouterr().err
+    assert params.main(["--backbone", "dinov2_s", "--method", "lora", "--option", "r=4"]) == 0
+    assert json.loads(capsys.readouterr().out)["options"]["r"] == 4

@@ -64,6 +64,8 @@ class AdaptFormer(Method):
     """Parallel bottleneck adapters (default width 64, scale 0.1) on every block's MLP."""
 
     name = "adaptformer"
+    #: bounds checked with the config (dgsslib.engine.validation); types come from the annotations below
+    option_ranges = {"bottleneck": (1, None), "dropout": (0, 1), "scale": (None, None)}  # s: any real multiplier
     no_decay_keys = ("scale",)
 
     def __init__(self, bottleneck: int = 64, scale: float = 0.1, learnable_scale: bool = False,

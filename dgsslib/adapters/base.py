@@ -155,6 +155,7 @@ class Full(Method):
 
     name = "full"
     backbone_lr_mult = 0.1
+    option_ranges = {"lr_mult": (0, None)}  # bounds checked with the config (engine.validation)
 
     def __init__(self, lr_mult: float = 0.1):
         if not float(lr_mult) > 0:

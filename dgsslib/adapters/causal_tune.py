@@ -86,6 +86,8 @@ class CausalTune(Rein):
     """Causal-Tune as a :class:`Method` hook (see the module docstring for every option)."""
 
     name = "causal_tune"
+    #: bounds checked with the config (dgsslib.engine.validation); types come from the annotations below
+    option_ranges = {**Rein.option_ranges, "low": (0, None), "high": (0, None)}
 
     def __init__(self, mode: str = "paper", layout: str | None = None, transform: str | None = None,
                  filter: str | None = None, low: float | None = None, high: float | None = None,

@@ -105,7 +105,8 @@ class Rein(Method):
     name = "rein"
     no_decay_keys = ("learnable_tokens", "scale")
 
-    option_ranges = {"m": (1, None), "r": (1, None), "heads": (1, None), "query_dim": (1, None), "patch_size": (1, None)}
+    option_ranges = {"m": (1, None), "r": (1, None), "heads": (1, None), "query_dim": (1, None), "patch_size": (1, None),
+                     "scale_init": (None, None)}  # any real start for the learnable scale
 
     def __init__(self, variant: str = "lora", m: int = 100, r: int = 16, lora: bool | None = None,
                  shared_mlp: bool | None = None, link: bool | None = None, link_pool: str = "max,avg,last",

@@ -140,6 +140,9 @@ class VFMSegLoRA(LoRA):
     """LoRA r = α = 32 (dropout 0.1) on the official targets + VFMSeg's coarse-to-fine ``predict``."""
 
     name = "vfmseg"
+    #: bounds checked with the config (dgsslib.engine.validation); types come from the annotations below
+    option_ranges = {**LoRA.option_ranges, "theta": (0, 1), "c_tau": (0, 1), "window_batch": (1, None), "crop": (1, None),
+                     "test_mask_seed": (0, None)}
     default_recipe = "vfmseg"  # --method vfmseg gets the two-view step unless a config/--set names a recipe
 
     def __init__(self, r: int = 32, alpha: float = 32.0, dropout: float = 0.1, targets="auto",

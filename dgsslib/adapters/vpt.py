@@ -35,6 +35,8 @@ class VPTDeep(Method):
     """Deep visual prompts: ``num_tokens`` (150) fresh prompt tokens before every block."""
 
     name = "vpt"
+    #: bounds checked with the config (dgsslib.engine.validation); types come from the annotations below
+    option_ranges = {"num_tokens": (1, None), "dropout": (0, 1)}
 
     def __init__(self, num_tokens: int = 150, dropout: float = 0.0):
         if int(num_tokens) < 1:

@@ -108,10 +108,17 @@ def fit(cfg: dict, work_dir: str | Path, resume: bool = False, model=None, progr
                 rec = json.loads((work_dir / "results.json").read_text())
                 done = int(rec.get("final_step") or rec["config"]["train"]["max_steps"])
             except (ValueError, KeyError, TypeError, AttributeError):
-                held = ck.header_meta(work_dir / "final.safetensors") or {}
-                raise WorkDirError(f"--resume: {work_dir}/results.json is damaged; the finished weights are in "
-                                   f"final.safetensors (step {held.get('step', '?')}). Evaluate them with "
-                                   "dgsslib.notebook.load_trained, or --overwrite to train again") from None
+                held = (ck.header_meta(work_dir / "final.safetensors") or {}).get("step")
+                if not isinstance(held, int) or tc["max_steps"] <= held:  # no results to report: only extend
+                    raise WorkDirError(f"--resume: {work_dir}/results.json is damaged; the finished weights are in "
+                                       f"final.safetensors (step {held if held is not None else '?'}). Evaluate "
+                                       "them with dgsslib.notebook.load_trained, extend the run with a larger "
+                                       "--max-steps, or --overwrite to train again") from None
+                done = held
+                (work_dir / "results.json").replace(work_dir / "results.json.damaged")
+                say(f"--resume: {work_dir}/results.json is damaged (kept aside as results.json.damaged); the "
+                    f"finished run's step {done} is read from final.safetensors, and the extended run writes a "
+                    "new results.json")
             if done == tc["max_steps"]:
                 say(f"--resume: {work_dir} holds a finished run ({done} steps); reporting its results "
                     "(raise --max-steps to train further)")

@@ -207,6 +207,28 @@ def check_option(value, annotation, key: str):
     return value
 
 
+def plugin_options(kind: str, name: str, opts: dict) -> dict:
+    """``opts`` for the ``kind`` (method, head, recipe) plug-in ``name``, checked as the trainer checks them:
+    known keys only, each coerced by the constructor's annotation and bounded by the class's ``option_ranges``.
+    ``dgsslib.params`` and ``dgsslib.bench`` call this too, so ``r=2.7`` is refused everywhere."""
+    from ..adapters import METHODS
+    from ..heads import HEADS
+    from ..recipes import RECIPES
+    from ..registry import accepted_options
+    reg = {"method": METHODS, "head": HEADS, "recipe": RECIPES}[kind]
+    if not isinstance(name, str) or name not in reg:
+        raise ConfigError(f"{kind} must be one of {', '.join(reg)}, got {name!r}")
+    if not isinstance(opts, dict):
+        raise ConfigError(f"{kind}_options must be a mapping, got {opts!r}")
+    accepted = accepted_options(reg.get(name))
+    if accepted is not None:
+        accepted = [a for a in accepted if a != "in_channels"]  # a head's input widths come from the backbone
+        unknown = sorted(set(opts) - set(accepted))
+        if unknown:
+            raise ConfigError(f"unknown {kind}_options {unknown} for {kind} {name!r}; accepted: {accepted}")
+    return _typed_options(reg.get(name), opts, kind)
+
+
 def _typed_options(cls, opts: dict, kind: str) -> dict:
     """Coerce and range-check ``*_options`` by the class's constructor annotations and ``option_ranges``."""
     import inspect
@@ -258,9 +280,6 @@ def _check_names(cfg: dict) -> None:
     from ..adapters import METHODS
     from ..backbones import BACKBONES
     from ..backbones.posembed import POS_INTERP
-    from ..heads import HEADS
-    from ..recipes import RECIPES
-    from ..registry import accepted_options
     from ..profiles import PROFILES
     if cfg["profile"] not in PROFILES:
         raise ConfigError(f"profile must be one of {', '.join(PROFILES)}, got {cfg['profile']!r}")
@@ -268,20 +287,8 @@ def _check_names(cfg: dict) -> None:
         raise ConfigError(f"backbone must be one of {', '.join(BACKBONES)}, got {cfg['backbone']!r}")
     if cfg.get("pos_interp", "auto") not in POS_INTERP:
         raise ConfigError(f"pos_interp must be one of {', '.join(POS_INTERP)}, got {cfg['pos_interp']!r}")
-    for kind, reg, skip in (("method", METHODS, ()), ("head", HEADS, ("in_channels",)),
-                            ("recipe", RECIPES, ())):
-        name, opts = cfg[kind], cfg.get(f"{kind}_options") or {}
-        if name not in reg:
-            raise ConfigError(f"{kind} must be one of {', '.join(reg)}, got {name!r}")
-        if not isinstance(opts, dict):
-            raise ConfigError(f"{kind}_options must be a mapping, got {opts!r}")
-        accepted = accepted_options(reg.get(name))
-        if accepted is not None:
-            accepted = [a for a in accepted if a not in skip]
-            unknown = sorted(set(opts) - set(accepted))
-            if unknown:
-                raise ConfigError(f"unknown {kind}_options {unknown} for {kind} {name!r}; accepted: {accepted}")
-        cfg[f"{kind}_options"] = _typed_options(reg.get(name), opts, kind)
+    for kind in ("method", "head", "recipe"):
+        cfg[f"{kind}_options"] = plugin_options(kind, cfg[kind], cfg.get(f"{kind}_options") or {})
     needs = tuple(METHODS.get(cfg["method"]).requires_recipe)
     if needs and cfg["recipe"] not in needs:  # e.g. FisherTune: its recipe estimates the selection it trains
         raise ConfigError(f"method {cfg['method']!r} runs under recipe {' or '.join(needs)} (which computes what it "

@@ -23,6 +23,8 @@ from .vfmnet import LOSS_AVERAGES, pixel_ce
 
 class LinearHead(nn.Module):
     needs_pyramid = False  # reads the taps on the token grid
+    #: bounds checked with the config (dgsslib.engine.validation); types come from the annotations below
+    option_ranges = {"num_classes": (1, None), "hidden": (0, None), "ignore_index": (0, 255)}  # hidden 0: no hidden layer
 
     def __init__(self, in_channels: list[int], num_classes: int = NUM_CLASSES, hidden: int = 256,
                  ignore_index: int = IGNORE_INDEX, loss_average: str = "valid"):

@@ -86,6 +86,9 @@ class VFMNetDecoder(nn.Module):
     """Concatenated taps (B×ΣC×h×w) -> B×K×4h×4w logits (the official ``LinearHead``)."""
 
     needs_pyramid = False
+    #: bounds checked with the config (dgsslib.engine.validation); types come from the annotations below
+    option_ranges = {"num_classes": (1, None), "fuse_channels": (1, None), "dropout": (0, 1), "channels": (1, None),
+                     "ignore_index": (0, 255)}
 
     def __init__(self, in_channels: list[int], num_classes: int = NUM_CLASSES, fuse_channels: int | None = None,
                  channels: int | str = "auto", dropout: float = 0.1, ignore_index: int = IGNORE_INDEX,

@@ -35,6 +35,10 @@ class VFMSegHead(nn.Module):
     """``coarse`` = VFMNet, ``refine`` = MGRNet; ``head(feats)`` is VFMNet, ``head.refine(feats, ctx)`` MGRNet."""
 
     needs_pyramid = False
+    #: bounds checked with the config (dgsslib.engine.validation); types come from the annotations below
+    option_ranges = {"num_classes": (1, None), "mask_ratio": (0, 1), "fuse_channels": (1, None),
+                     "refine_channels": (1, None), "depth": (1, None), "heads": (1, None), "head_dim": (1, None),
+                     "dropout": (0, 1), "paper_dim": (1, None), "channels": (1, None), "ignore_index": (0, 255)}
 
     def __init__(self, in_channels: list[int], num_classes: int = NUM_CLASSES, decoder: str = "official",
                  mask_ratio: float = 0.2, fuse_channels: int | None = None, channels: int | str = "auto",

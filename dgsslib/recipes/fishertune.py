@@ -55,6 +55,8 @@ class FisherTuneRecipe(Recipe):
     """T1 decoder warm-up -> T2 DR-FIM estimation -> T3 growing masked fine-tuning."""
 
     name = "fishertune"
+    #: bounds checked with the config (dgsslib.engine.validation); types come from the annotations below
+    option_ranges = {"t1": (0, None), "t2": (0, None)}
     streams = ("source",)
 
     def __init__(self, t1: float = 0.2, t2: float = 0.1):

@@ -99,6 +99,10 @@ class ReinA(TeacherRecipe):
     """Source + ClassMix + masked-target branches, EMA teacher and the STM (Rein++ Algorithm 1)."""
 
     name = "rein_a"
+    #: bounds checked with the config (dgsslib.engine.validation); types come from the annotations below
+    option_ranges = {"alpha": (0, 1), "tau": (0, 1), "mix_weight": (0, None), "mask_weight": (0, None),
+                     "mask_block": (1, None), "mask_ratio": (0, 1), "ignore_top": (0, None), "ignore_bottom": (0, None),
+                     "slic_segments": (1, None), "slic_compactness": (0, None), "stm_warmup": (0, None)}
     streams = ("source", "target")
     summary_terms = ("pseudo_weight",)  # summary.pseudo_weight_mean: is the target supervision on at all?
 

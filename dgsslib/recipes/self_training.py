@@ -31,6 +31,9 @@ class SelfTraining(TeacherRecipe):
     """Source supervision + confidence-weighted pseudo-labels from an EMA teacher on the target."""
 
     name = "self_training"
+    #: bounds checked with the config (dgsslib.engine.validation); types come from the annotations below
+    option_ranges = {"alpha": (0, 1), "tau": (0, 1), "weight": (0, None), "ignore_top": (0, None),
+                     "ignore_bottom": (0, None)}
     streams = ("source", "target")
 
     def __init__(self, alpha: float = 0.999, tau: float = 0.968, weight: float = 1.0,

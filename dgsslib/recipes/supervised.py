@@ -35,6 +35,8 @@ class Supervised(Recipe):
     """x_s, y_s -> the head's loss."""
 
     name = "supervised"
+    #: bounds checked with the config (dgsslib.engine.validation); types come from the annotations below
+    option_ranges = {"init_noise": (0, 1e-2)}
     streams = ("source",)
 
     def __init__(self, init_noise: float = 0.0):

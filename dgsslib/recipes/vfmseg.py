@@ -34,6 +34,8 @@ class VFMSegTwoView(Recipe):
     """L = L_c(VFMNet on the ×0.5 view) + λ · L_d(MGRNet on a full-resolution crop | detached coarse logits)."""
 
     name = "vfmseg"
+    #: bounds checked with the config (dgsslib.engine.validation); types come from the annotations below
+    option_ranges = {"detail_weight": (0, None), "global_scale": (0, 1), "hr_crop": (1, None), "divisor": (1, None)}
     streams = ("source",)
 
     def __init__(self, detail_weight: float = 1.0, global_scale: float = 0.5, hr_crop: int | None = None,

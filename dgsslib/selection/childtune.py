@@ -25,6 +25,8 @@ class ChildTuneD(FisherTune):
     """Child-Tuning-D: fixed top-budget mask by the empirical Fisher over the training set."""
 
     name = "childtune"
+    #: bounds checked with the config (dgsslib.engine.validation); types come from the annotations below
+    option_ranges = {"budget": (0, None), "max_grad_norm": (0, None), "lr_mult": (0, None)}
 
     def __init__(self, budget: float = 0.05, targets: str = "q,k,v,ffn", max_grad_norm: float = 1.0,
                  lr_mult: float = 0.1):

@@ -74,6 +74,10 @@ class FisherTune(Method):
     """Element-wise selection of θ = {Q, K, V, FFN} by DR-FIM, growing from δ_min to δ_max."""
 
     name = "fishertune"
+    #: bounds checked with the config (dgsslib.engine.validation); types come from the annotations below
+    option_ranges = {"budget": (0, None), "delta_min": (0, 1), "tau": (0, None), "sgvb_lr": (0, None),
+                     "init_std": (0, None), "damping": (0, None), "dsu_factor": (0, None), "lr_mult": (0, None),
+                     "seed": (0, None), "grad_clip": (0, None), "gamma": (0, None)}
     default_recipe = "fishertune"
     requires_recipe = ("fishertune",)
 

@@ -51,6 +51,8 @@ class RandomSelect(Method):
     """Train a random ``fraction`` of the Q/K/V/proj/FFN weight elements; everything else frozen."""
 
     name = "random_select"
+    #: bounds checked with the config (dgsslib.engine.validation); types come from the annotations below
+    option_ranges = {"fraction": (0, 1), "seed": (0, None)}
 
     def __init__(self, fraction: float = 0.05, seed: int = 0, targets=TARGETS):
         if not 0.0 < float(fraction) <= 1.0:

@@ -44,7 +44,9 @@ class Mask2FormerHead(nn.Module):
 
     #: bounds checked with the config (``dgsslib.engine.validation``); types come from the annotations below
     option_ranges = {k: (1, None) for k in ("num_classes", "num_queries", "hidden_dim", "enc_layers", "dec_layers",
-                                            "num_heads", "dim_feedforward", "enc_ffn", "num_points_train")}
+                                            "num_heads", "dim_feedforward", "enc_ffn", "num_points_train")} | {
+        "oversample_ratio": (1, None), "importance_sample_ratio": (0, 1), "class_weight": (0, None),
+        "mask_weight": (0, None), "dice_weight": (0, None), "no_object_weight": (0, None), "ignore_index": (0, 255)}
 
     def __init__(self, in_channels: list[int], num_classes: int = 19, num_queries: int = 100,
                  hidden_dim: int = 256, enc_layers: int = 6, dec_layers: int = 9, num_heads: int = 8,
