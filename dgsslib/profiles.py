@@ -250,5 +250,5 @@ def with_method_recipe(cfg: dict, named: bool) -> dict:
     if named or cfg.get("recipe") != "supervised":
         return cfg
     from .adapters import METHODS
-    own = METHODS.get(cfg["method"]).default_recipe if cfg.get("method") in METHODS else None
+    own = METHODS.get(cfg["method"]).own_recipe(cfg.get("method_options") or {}) if cfg.get("method") in METHODS else None
     return {**cfg, "recipe": own} if own else cfg

@@ -21,6 +21,7 @@ METHODS = Registry("method", {
     "random_select": "dgsslib.selection.random:RandomSelect",
     "fishertune": "dgsslib.selection.fishertune:FisherTune",
     "childtune": "dgsslib.selection.childtune:ChildTuneD",
+    "stack": "dgsslib.adapters.stack:Stack",
 })
 
 

@@ -72,6 +72,17 @@ class Method(nn.Module):
         self.options = dict(options)
         self.vfm = None  # set by attach; not registered as a submodule (see _vfm_ref)
 
+    @classmethod
+    def recipe_needs(cls, options: dict) -> tuple[str, ...]:
+        """The recipes this method, with these options, trains under (empty: any); :mod:`dgsslib.adapters.stack`
+        combines its parts' answers."""
+        return tuple(cls.requires_recipe)
+
+    @classmethod
+    def own_recipe(cls, options: dict) -> str | None:
+        """The recipe this method brings when none is named (``default_recipe``)."""
+        return cls.default_recipe
+
     # -- lifecycle -----------------------------------------------------------
     def attach(self, vfm) -> "Method":
         object.__setattr__(self, "vfm", vfm)  # keep the backbone out of this module's children

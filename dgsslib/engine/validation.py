@@ -226,7 +226,9 @@ def plugin_options(kind: str, name: str, opts: dict) -> dict:
         unknown = sorted(set(opts) - set(accepted))
         if unknown:
             raise ConfigError(f"unknown {kind}_options {unknown} for {kind} {name!r}; accepted: {accepted}")
-    return _typed_options(reg.get(name), opts, kind)
+    opts = _typed_options(reg.get(name), opts, kind)
+    check = getattr(reg.get(name), "check_options", None)  # a plug-in with nested options (the method stack)
+    return check(opts) if check is not None else opts
 
 
 def _typed_options(cls, opts: dict, kind: str) -> dict:
@@ -289,7 +291,10 @@ def _check_names(cfg: dict) -> None:
         raise ConfigError(f"pos_interp must be one of {', '.join(POS_INTERP)}, got {cfg['pos_interp']!r}")
     for kind in ("method", "head", "recipe"):
         cfg[f"{kind}_options"] = plugin_options(kind, cfg[kind], cfg.get(f"{kind}_options") or {})
-    needs = tuple(METHODS.get(cfg["method"]).requires_recipe)
+    try:
+        needs = METHODS.get(cfg["method"]).recipe_needs(cfg["method_options"])
+    except ValueError as exc:
+        raise ConfigError(f"method {cfg['method']!r}: {exc}") from None
     if needs and cfg["recipe"] not in needs:  # e.g. FisherTune: its recipe estimates the selection it trains
         raise ConfigError(f"method {cfg['method']!r} runs under recipe {' or '.join(needs)} (which computes what it "
                           f"trains), got recipe {cfg['recipe']!r}")

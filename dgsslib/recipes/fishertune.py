@@ -27,6 +27,12 @@ from ..selection.fisher import FisherAccumulator, combine, part_summary
 from .base import Recipe
 
 
+def selector(model):
+    """The selection method the phases drive: the model's method, or the selecting part of a method stack
+    (:mod:`dgsslib.adapters.stack`: Rein-G tokens + FisherTune's elements)."""
+    return getattr(model.method, "selector", None) or model.method
+
+
 def candidate_median(maps: dict, cand: dict) -> float:
     """Median of per-element values over the candidate elements (exact, via kthvalue)."""
     vals = torch.cat([maps[n].float().cpu()[cand[n]] for n in cand])
@@ -70,7 +76,7 @@ class FisherTuneRecipe(Recipe):
 
     # ------------------------------------------------------------------ setup
     def setup(self, model, cfg):
-        method = model.method
+        method = selector(model)
         if method.set_scores is None:
             raise ValueError(f"recipe fishertune needs a selection method (fishertune, childtune), got {method.name!r}")
         T = int(cfg["train"]["max_steps"])
@@ -101,11 +107,11 @@ class FisherTuneRecipe(Recipe):
                 self.post_opt[key] = torch.optim.Adam(self.post[key].parameters(), lr=method.sgvb_lr)
 
     def phase(self, step):
-        return self.model.method.phase_at(step)  # the method holds the schedule
+        return selector(self.model).phase_at(step)  # the method holds the schedule
 
     # ------------------------------------------------------------------ the algorithm box
     def step(self, model, batches, step):
-        method, src = model.method, batches["source"]
+        method, src = selector(model), batches["source"]
         method.clock = step
         if method.phase != "estimate":  # Step 1 / Step 3: the segmentation loss (eq. 1)
             out = model.loss(self.forward(src["image"]), src["label"], generator=self.generator)
@@ -126,7 +132,7 @@ class FisherTuneRecipe(Recipe):
 
         ``gen_state``: the loss's point-sampling generator state, ``xi_state``: the SGVB noise's --
         both shared by x and x′, so the two estimates differ by the perturbation alone."""
-        method = model.method
+        method = selector(model)
         g = torch.Generator().manual_seed(0)
         g.set_state(gen_state)  # the same loss point sample for x and x'
         dsu_seed = self.cfg.get("seed", 0) * 1_000_033 + step
@@ -173,7 +179,7 @@ class FisherTuneRecipe(Recipe):
 
     def _auto_gamma(self, model, src, state) -> float:
         """γ = τ²·median(g²) over the candidate elements, one clean batch (``gamma="auto"``)."""
-        m = model.method
+        m = selector(model)
         g = torch.Generator().manual_seed(0)
         g.set_state(state)
         loss = model.loss(self.forward(src["image"]), src["label"], generator=g)["loss"]
@@ -184,7 +190,7 @@ class FisherTuneRecipe(Recipe):
     def _estimate(self, model, src, step):
         state = self.generator.get_state()
         xi_state = torch.Generator().manual_seed(self.cfg.get("seed", 0) * 2_000_003 + step).get_state()
-        m = model.method
+        m = selector(model)
         if m.estimator == "variational" and m.gamma is None:
             m.gamma = self._auto_gamma(model, src, state)
         terms = {"fisher_loss_x": self._pass("x", model, src, step, state, xi_state)}
@@ -194,7 +200,7 @@ class FisherTuneRecipe(Recipe):
 
     def fisher_maps(self) -> tuple[dict, dict | None]:
         """(F(x), F(x′) or None) per θ tensor, from the accumulators or the posteriors (eq. 14)."""
-        m = self.model.method
+        m = selector(self.model)
         if self.acc:
             return self.acc["x"].mean(), (self.acc["xp"].mean() if "xp" in self.acc else None)
         strip = lambda d: {k[len("vfm.model."):]: v.cpu() for k, v in d.items()}  # noqa: E731
@@ -202,7 +208,7 @@ class FisherTuneRecipe(Recipe):
         return fx, (strip(self.post["xp"].fisher(m.gamma, m.tau)) if "xp" in self.post else None)
 
     def scores(self, model) -> dict:
-        m = model.method
+        m = selector(model)
         if m.score == "random":
             return m.random_scores()
         fx, fxp = self.fisher_maps()
@@ -220,16 +226,16 @@ class FisherTuneRecipe(Recipe):
         return combine(m.score, fx, fxp, **kw)
 
     def after_step(self, model, step):
-        model.method.clock = step + 1
+        selector(model).clock = step + 1
 
     def state_meta(self):
         """γ (when "auto") and the Fig. 6 sensitivity summary: ``<ckpt>.json["recipe_state"]``."""
-        return {"gamma": self.model.method.gamma, "damping": getattr(self, "damping", None),
+        return {"gamma": selector(self.model).gamma, "damping": getattr(self, "damping", None),
                 "sensitivity": self.sensitivity}
 
     def load_state_meta(self, meta):
-        if meta.get("gamma") is not None and self.model.method.gamma_opt == "auto":
-            self.model.method.gamma = float(meta["gamma"])
+        if meta.get("gamma") is not None and selector(self.model).gamma_opt == "auto":
+            selector(self.model).gamma = float(meta["gamma"])
         self.sensitivity = meta.get("sensitivity") or {}
         if meta.get("damping") is not None:
             self.damping = float(meta["damping"])
@@ -260,5 +266,5 @@ class FisherTuneRecipe(Recipe):
                     state.setdefault(int(i), {})[s] = v
             opt_sd["state"] = state
             self.post_opt[key].load_state_dict(opt_sd)
-        if self.model.method.estimated:  # resumed in T3: the estimate is the method's ranking now
+        if selector(self.model).estimated:  # resumed in T3: the estimate is the method's ranking now
             self.acc, self.post, self.post_opt = {}, {}, {}
