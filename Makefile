@@ -9,13 +9,14 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 NB_TIMEOUT ?= 900
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install test unit notebooks-smoke nbval demo reproduce reproduce-check smoke bench gpu-check params lint clean
+.PHONY: help install test unit notebooks-smoke nbval demo reproduce reproduce-check leaderboard smoke bench gpu-check params lint clean
 
 help:
 	@echo "make test   - install if needed, unit tests, every notebook in the smoke profile (papermill) + nbval"
 	@echo "make demo   - every notebook's quick plan in mini (DINOv2-S/14 + procedural benchmark), checked against results/"
 	@echo "make reproduce - every notebook's full plan in mini: regenerates results/ and the README table (hours)"
 	@echo "make reproduce-check - rerun one committed mini record (RECORD=, RUN=) and compare to 0.05 mIoU"
+	@echo "make leaderboard - notebook 90 in mini: every method under one protocol, 3 seeds (PLAN=quick: one seed)"
 	@echo "make smoke  - one smoke training run from the CLI"
 	@echo "make bench  - step time / peak memory / checkpoint size table (results/bench.md)"
 	@echo "make gpu-check - every paper's cost at its size on one GPU, <= 8 min (results/bench_gpu.md); DRY_RUN=1: tiny, any device"
@@ -78,6 +79,17 @@ reproduce: $(STAMP)
 	$(PY) -m dgsslib.results --readme; \
 	echo "executed notebooks: build/notebooks/mini/ (commit them with: python notebooks/build.py --adopt build/notebooks/mini/*.ipynb)"; \
 	echo "make reproduce: $$(( ($$(date +%s) - t0) / 60 )) min in all"
+
+# notebook 90 in mini: every method of the kit under configs/leaderboard/mini.yaml (PLAN=quick: one seed of every row);
+# finished runs in build/runs/90_leaderboard are reused, so adding a row or a seed costs only the new runs
+LB_PLAN ?= $(or $(PLAN),full)
+leaderboard: $(STAMP)
+	@mkdir -p build/notebooks/mini
+	@t0=$$(date +%s); set -e; \
+	DGSS_PROGRESS=log $(PY) -m papermill notebooks/90_leaderboard.ipynb build/notebooks/mini/90_leaderboard.ipynb \
+	  -p PROFILE mini -p PLAN $(LB_PLAN) --cwd notebooks --log-output --execution-timeout 14400 -k python3; \
+	echo "executed: build/notebooks/mini/90_leaderboard.ipynb (commit with: python notebooks/build.py --adopt ...)"; \
+	echo "make leaderboard (PLAN=$(LB_PLAN)): $$(( ($$(date +%s) - t0) / 60 )) min"
 
 # rerun one committed mini record from its recorded config; PASS when every mIoU is within 0.05
 RECORD ?= results/10_rein_g/mini.json
