@@ -498,7 +498,10 @@ for tag in ("no_mix", "no_mask", "no_stm"):
 # 8×16 token grid with a half-width head, test whether Rein-A's machinery moves a model in the right direction on a
 # moderate gap — not the paper's 40k-iteration claim. The oracle regions are an upper bound for SAM: they never cross
 # a class boundary. The seed intervals hold the training noise; an image bootstrap (fewer than three seeds) holds only
-# the evaluation noise, so read a "better" there as "on these images, for these seeds".
+# the evaluation noise, so read a "better" there as "on these images, for these seeds". Twice the adaptation
+# (240 steps, the headline pair on the same three seeds: `OVERRIDES={"train.max_steps": 240}`, `ABLATION_SEEDS=[]`)
+# is committed beside this record in `results/11_rein_a/extra/mini_adapt240.json`, its comparisons generated the
+# same way; `python -m dgsslib.results --reproduce results/11_rein_a/extra/mini_adapt240.json --run rein_a-s0` reruns one.
 #
 # ## Exercises
 # 1. `REGIONS="slic"`: does the weak segmenter still help the STM, or does "w/o STM" catch up?
