@@ -113,6 +113,9 @@ def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = 
                       "(python -m dgsslib.results --restamp): reused", flush=True)
             if is_current(rec):
                 rec.setdefault("tag", tag)
+                wall = _read_json(work / "wall.json", tag) if (work / "wall.json").exists() else None
+                if isinstance(wall, dict) and isinstance(wall.get("wall_seconds"), (int, float)):
+                    rec.setdefault("wall_seconds", wall["wall_seconds"])  # the run's own time, not this reuse's
                 print(summary_line(rec, tag, reused=True), flush=True)
                 return rec
             print(f"[dgsslib] {tag}: the finished run was made by other code or benchmark "
@@ -131,6 +134,7 @@ def train_and_eval(cfg: dict, work_root: str | Path, tag: str, progress: bool = 
     t0 = time.time()
     rec = fit(cfg, work, resume=reuse and same, overwrite=not (reuse and same), progress=progress)
     rec["tag"], rec["wall_seconds"] = tag, round(time.time() - t0, 1)
+    write_json(work / "wall.json", {"wall_seconds": rec["wall_seconds"]})  # a later reuse reports it
     print(summary_line(rec, tag), flush=True)
     return rec
 

@@ -11,6 +11,7 @@ def test_finished_runs_are_reused_only_for_the_same_config(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "a: 2 steps" in out and "(finished run reused)" in out
     assert again["metrics"] == first["metrics"]
+    assert again["wall_seconds"] == first["wall_seconds"] > 0  # a reuse reports the run's own time
     other = train_and_eval(variant(cfg, **{"train.max_steps": 3}), tmp_path, "a", progress=False)
     out = capsys.readouterr().out
     assert "(finished run reused)" not in out and "it is kept in a.replaced-" in out
