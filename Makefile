@@ -88,7 +88,9 @@ leaderboard: $(STAMP)
 	@t0=$$(date +%s); set -e; \
 	DGSS_PROGRESS=log $(PY) -m papermill notebooks/90_leaderboard.ipynb build/notebooks/mini/90_leaderboard.ipynb \
 	  -p PROFILE mini -p PLAN $(LB_PLAN) --cwd notebooks --log-output --execution-timeout 14400 -k python3; \
+	$(PY) -m dgsslib.results --readme > /dev/null; \
 	echo "executed: build/notebooks/mini/90_leaderboard.ipynb (commit with: python notebooks/build.py --adopt ...)"; \
+	echo "README.md: the leaderboard block and results/90_leaderboard/mini.png regenerated from results/90_leaderboard/mini.json"; \
 	echo "make leaderboard (PLAN=$(LB_PLAN)): $$(( ($$(date +%s) - t0) / 60 )) min"
 
 # rerun one committed mini record from its recorded config; PASS when every mIoU is within 0.05

@@ -127,16 +127,12 @@ def _interval(values: list[float]) -> float:
     return 0.0 if n < 2 else t_quantile(n - 1) * float(np.std(values, ddof=1)) / math.sqrt(n)
 
 
-def board(runs: list[dict], rows: list[Row], baseline: str, domains: list[str], unseen: list[str]) -> tuple[list, list]:
-    """(one summary per row, the comparisons): per-domain means over seeds, the unseen mean and its 95 %
-    half-width, backbone-side trainable parameters, seconds per training step; Δ to ``baseline`` on the
-    unseen domains for every row, and Δ to each ``vs`` part for combinations."""
-    from .stats import compare
-    by = {r.name: [x for x in runs if x.get("variant") == r.name] for r in rows}
-    label = f"unseen ({len(unseen)} domain{'s' * (len(unseen) != 1)})"
-    out, comps = [], []
+def summarize(runs: list[dict], rows: list[Row], domains: list[str], unseen: list[str]) -> list[dict]:
+    """One summary per row that has runs: per-domain means over seeds, the unseen mean and its 95 % half-width,
+    backbone-side trainable parameters, seconds per training step."""
+    out = []
     for r in rows:
-        rs = by[r.name]
+        rs = [x for x in runs if x.get("variant") == r.name]
         if not rs:
             continue
         u = [unseen_score(x, unseen) for x in rs]
@@ -147,10 +143,21 @@ def board(runs: list[dict], rows: list[Row], baseline: str, domains: list[str], 
                     "step_s": float(np.mean(steps)) if steps else None,
                     "domains": {d: float(np.mean([x["metrics"][d]["miou"] for x in rs])) for d in domains},
                     "unseen": float(np.mean(u)), "unseen_pm": _interval(u)})
-        for other in ([baseline] if r.name != baseline else []) + r.vs:
+    return out
+
+
+def board(runs: list[dict], rows: list[Row], baseline: str, domains: list[str], unseen: list[str]) -> tuple[list, list]:
+    """(:func:`summarize`, the comparisons): Δ to ``baseline`` on the unseen domains for every row, and Δ to each
+    ``vs`` part for combinations."""
+    from .stats import compare
+    by = {r.name: [x for x in runs if x.get("variant") == r.name] for r in rows}
+    label = f"unseen ({len(unseen)} domain{'s' * (len(unseen) != 1)})"
+    comps = []
+    for r in rows:
+        for other in (([baseline] if r.name != baseline else []) + r.vs) if by[r.name] else []:
             if by.get(other):
-                comps.append(compare(r.name, other, rs, by[other], unseen, label=label))
-    return out, comps
+                comps.append(compare(r.name, other, by[r.name], by[other], unseen, label=label))
+    return summarize(runs, rows, domains, unseen), comps
 
 
 def markdown(summary: list[dict], comps: list[dict], baseline: str, domains: list[str]) -> str:
@@ -164,13 +171,13 @@ def markdown(summary: list[dict], comps: list[dict], baseline: str, domains: lis
         delta = f"{fmt(c['diff'])} [{fmt(c['ci95'][0])}, {fmt(c['ci95'][1])}]" if c else "—"
         cells = [str(i), s["row"] + (" ⊕" if s["combination"] else ""), _params(s["params"]),
                  f"{s['step_s']:.2f}" if s["step_s"] else "?", *(f"{s['domains'][d]:.1f}" for d in domains),
-                 f"{s['unseen']:.1f} ± {s['unseen_pm']:.1f}", delta, c["verdict"] if c else "baseline"]
+                 f"{s['unseen']:.1f} ± {s['unseen_pm']:.1f}" if len(s["seeds"]) > 1 else f"{s['unseen']:.1f} (1 seed)", delta, c["verdict"] if c else "baseline"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def _params(n: int) -> str:
-    return "0" if n == 0 else f"{n / 1e6:.2f}M" if n >= 1e5 else f"{n / 1e3:.1f}K"
+    return str(n) if n < 1000 else f"{n / 1e6:.2f}M" if n >= 1e5 else f"{n / 1e3:.1f}K"
 
 
 def _label_heights(points: list[dict], gap: float) -> list[float]:
@@ -221,3 +228,35 @@ def plot(summary: list[dict], baseline: str, domains: list[str]):
     hm.set_title("per domain (mean over seeds)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def from_record(record: dict, protocol: dict) -> tuple[list, list, list[str]]:
+    """(summary, comparisons, domains) of a committed leaderboard record (``results/90_leaderboard/<profile>.json``),
+    read against its protocol file; refused when the record's rows are not the file's (rerun notebook 90)."""
+    from .data.sources import eval_name
+    names = [r["name"] for r in record.get("rows", [])]
+    if names != [r.name for r in protocol["rows"]] or not record.get("runs"):
+        raise ConfigError(f"the leaderboard record's rows {names} are not those of {protocol['path']} "
+                          f"({[r.name for r in protocol['rows']]}): rerun notebooks/90_leaderboard.ipynb")
+    data = record["runs"][0]["config"]["data"]
+    domains = [eval_name(s) for s in data["eval"]]
+    unseen = [d for d in domains if d != eval_name(data["train"])]
+    return summarize(record["runs"], protocol["rows"], domains, unseen), record.get("comparisons", []), domains
+
+
+def readme_section(record: dict, protocol: dict) -> tuple[str, object]:
+    """The README's leaderboard (markdown: the board, then each combination against its parts) and its figure."""
+    from .stats import table
+    summary, comps, domains = from_record(record, protocol)
+    base = protocol["baseline"]
+    seeds = sorted({s for row in summary for s in row["seeds"]})
+    cfg = record["runs"][0]["config"]
+    text = [f"Notebook 90, profile `{record['profile']}`, commit `{record['commit']}`: {len(summary)} rows × seeds "
+            f"{seeds}, one protocol ({cfg['backbone']}, head `{cfg['head']}`, {cfg['train']['max_steps']} steps × "
+            f"batch {cfg['train']['batch_size']}, {cfg['data']['size'][0]}×{cfg['data']['size'][1]}; "
+            f"`{Path(protocol['path']).name}`). Unseen = every domain but the source; Δ is paired by seed against "
+            f"{base}; ⊕ = a combination no paper ran.", "", markdown(summary, comps, base, domains)]
+    combos = [c for c in comps if c["b"] != base]
+    if combos:
+        text += ["", "Each combination against its parts (unseen domains, same seeds):", "", table(combos)]
+    return "\n".join(text), plot(summary, base, domains)

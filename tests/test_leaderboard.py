@@ -96,3 +96,49 @@ def test_board_numbers_equal_a_direct_computation():
     order = [line.split(" | ")[1] for line in table.splitlines()[2:]]
     assert order == [s["row"] + (" ⊕" if s["combination"] else "") for s in sorted(summary, key=lambda s: -s["unseen"])]
     assert "baseline" in table and c["verdict"] in table
+
+
+def _record(rows, seeds=(0, 1, 2)):
+    rng = np.random.default_rng(1)
+    data = {"train": "synthetic:source", "eval": ["synthetic:source", "synthetic:citys", "synthetic:fog"], "size": [8, 16]}
+    runs = []
+    for r in rows:
+        for s in seeds:
+            run = _rec(r.name, s, {d: float(rng.uniform(10, 50)) for d in ("source", "citys", "fog")})
+            run["config"].update({"data": data, "backbone": "tiny", "head": "linear",
+                                  "train": {"max_steps": 10, "batch_size": 2}})
+            runs.append(run)
+    summary, comps = lb.board(runs, rows, "Freeze", ["source", "citys", "fog"], ["citys", "fog"])
+    return {"profile": "mini", "commit": "abc1234", "runs": runs, "comparisons": comps,
+            "rows": [{"name": r.name, **r.changes} for r in rows]}, summary
+
+
+def test_the_readme_leaderboard_is_read_from_the_record_against_its_protocol(tmp_path, monkeypatch):
+    from dgsslib.results import tables
+    (tmp_path / "configs" / "leaderboard").mkdir(parents=True)
+    (tmp_path / "configs" / "leaderboard" / "mini.yaml").write_text(
+        "rows:\n  - {name: Freeze, method: freeze}\n  - {name: A, method: rein}\n  - {name: B, method: lora}\n"
+        "  - {name: A + B, method: stack, vs: [A, B]}\n")
+    proto = lb.load_protocol(tmp_path / "configs" / "leaderboard" / "mini.yaml")
+    record, summary = _record(proto["rows"])
+    text, fig = lb.readme_section(record, proto)
+    assert lb.markdown(summary, record["comparisons"], "Freeze", ["source", "citys", "fog"]) in text
+    assert "| A + B | A | unseen (2 domains) |" in text and "seeds [0, 1, 2]" in text and "abc1234" in text
+    other = lb.load_protocol(ROOT / "configs" / "leaderboard" / "mini.yaml")
+    with pytest.raises(ConfigError, match="rerun notebooks/90_leaderboard.ipynb"):
+        lb.readme_section(record, other)
+    # write_readme fills both generated blocks, saves the figure beside the record and keeps the rest
+    (tmp_path / "results" / "90_leaderboard").mkdir(parents=True)
+    (tmp_path / "results" / "90_leaderboard" / "mini.json").write_text(__import__("json").dumps(record))
+    (tmp_path / "README.md").write_text("top\n<!-- leaderboard:start -->\nold\n<!-- leaderboard:end -->\nmid\n"
+                                        "<!-- results:start -->\nold\n<!-- results:end -->\nend\n")
+    monkeypatch.setattr(tables, "ROOT", tmp_path)
+    tables.write_readme("| the table |", tmp_path / "results")
+    out = (tmp_path / "README.md").read_text()
+    assert out.startswith("top\n") and out.endswith("end\n") and "old" not in out and "| the table |" in out
+    assert "(results/90_leaderboard/mini.png)" in out and (tmp_path / "results" / "90_leaderboard" / "mini.png").exists()
+    one = lb.markdown([dict(summary[0], seeds=[0], unseen=28.6)], [], "Freeze", ["source", "citys", "fog"])
+    assert "| 28.6 (1 seed) |" in one.splitlines()[-1] and "±" not in one.splitlines()[-1] and "| 10 |" in one
+    (tmp_path / "README.md").write_text("no markers\n")
+    with pytest.raises(tables.ResultsError, match="markers"):
+        tables.write_readme("| t |", tmp_path / "results")

@@ -1,7 +1,7 @@
 """``python -m dgsslib.results``: the results table, the provenance report, ``--restamp``, ``--reproduce``.
 
     python -m dgsslib.results              # the results table; flagged runs say why (exit 0)
-    python -m dgsslib.results --readme     # the same table into README.md
+    python -m dgsslib.results --readme     # the same table into README.md, led by the leaderboard (notebook 90)
     python -m dgsslib.results --strict     # exit 1 when any committed run is flagged
     python -m dgsslib.results --restamp [NOTEBOOK]   # trace flagged runs at HEAD; equal -> attested
     python -m dgsslib.results --reproduce results/10_rein_g/mini.json --run rein-s0
@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from .provenance import ROOT
-from .tables import UNREADABLE, ResultsError, check_root, provenance_report, readme_table
+from .tables import UNREADABLE, ResultsError, check_root, provenance_report, readme_table, write_readme
 
 
 def main(argv=None) -> int:
@@ -57,14 +57,11 @@ def main(argv=None) -> int:
         return 2
     table = readme_table(a.root)
     if a.readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text()
-        start, end = "<!-- results:start -->", "<!-- results:end -->"
-        if start not in text or end not in text:
-            print("[dgsslib] error: README.md has no results markers", file=sys.stderr)
+        try:
+            write_readme(table, a.root)
+        except ResultsError as exc:
+            print(f"[dgsslib] error: {exc}", file=sys.stderr)
             return 1
-        head, rest = text.split(start, 1)
-        readme.write_text(head + start + "\n" + table + "\n" + end + rest.split(end, 1)[1])
     print(table)
     lines, n = provenance_report(a.root)
     for path, why in UNREADABLE.items():

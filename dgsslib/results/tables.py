@@ -104,3 +104,44 @@ def provenance_report(root: Path | None = None) -> tuple[list[str], int]:
                 lines.append(f"  {key} {run.get('tag', run.get('method'))}: {', '.join(flags)}"
                              f" (commit {prov.get('commit', run.get('commit', '?'))[:7]})")
     return lines, n
+
+
+LEADERBOARD = ("90_leaderboard", "mini")
+
+
+def _between(text: str, name: str, body: str) -> str:
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        raise ResultsError(f"README.md has no {start} ... {end} markers")
+    head, rest = text.split(start, 1)
+    return head + start + "\n" + body + "\n" + end + rest.split(end, 1)[1]
+
+
+def write_readme(table: str, root: Path | None = None) -> None:
+    """Rewrite README.md's generated blocks: the leaderboard (notebook 90's mini record read against
+    ``configs/leaderboard/mini.yaml``, its figure saved beside the record) and the results table."""
+    import matplotlib.pyplot as plt
+
+    from ..leaderboard import load_protocol, readme_section
+    from ..profiles import ConfigError
+    readme = ROOT / "README.md"
+    text = _between(readme.read_text(), "results", table)
+    nb, profile = LEADERBOARD
+    record = Path(root or ROOT / "results") / nb / f"{profile}.json"
+    if record.exists():
+        try:
+            body, fig = readme_section(json.loads(record.read_text()),
+                                       load_protocol(ROOT / "configs" / "leaderboard" / f"{profile}.yaml"))
+        except (ConfigError, ValueError, KeyError) as exc:
+            raise ResultsError(f"{record}: {exc}") from None
+        image = record.with_suffix(".png")
+        fig.savefig(image, dpi=80, bbox_inches="tight")
+        plt.close(fig)
+        try:
+            shown = image.relative_to(ROOT)
+        except ValueError:
+            shown = image
+        body += f"\n\n![unseen-domain mIoU vs trainable parameters, and per domain]({shown.as_posix()})"
+    else:
+        body = f"(no leaderboard record yet: make leaderboard writes {nb}/{profile}.json)"
+    readme.write_text(_between(text, "leaderboard", body))
