@@ -61,9 +61,8 @@ class Stack(Method):
         except ValueError as exc:
             raise ConfigError(f"method_options.{exc}") from None
         out = {"parts": ",".join(names)}
-        for bad in ("stack",):
-            if bad in names:
-                raise ConfigError("method_options.parts: a stack cannot hold a stack; list its parts instead")
+        if "stack" in names:
+            raise ConfigError("method_options.parts: a stack cannot hold a stack; list its parts instead")
         if len(set(names)) != len(names):
             raise ConfigError(f"method_options.parts {names} names a method twice")
         if len(names) < 2:
