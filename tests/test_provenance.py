@@ -151,6 +151,10 @@ def test_trace_keeps_every_code_selecting_key_and_shrinks_sizes():
         assert small[key] == cfg[key]
     assert small["recipe_options"] == {"t1": 1, "t2": 1} and small["data"]["size"] == cfg["data"]["size"]
     assert cfg["recipe_options"]["init"] == "somewhere"  # the run's own config is not touched
+    for given in ({}, {"t1": 0.2, "t2": 0.1}):  # fractions (or the recipe's default ones) of 3 steps round T2 to 0
+        frac = resolve("mini", {"method": "fishertune", "recipe": "fishertune", "recipe_options": given})
+        assert shrink(frac)["recipe_options"] == {"t1": 1, "t2": 1} and frac["recipe_options"] == given
+    assert shrink(resolve("mini", {"method": "rein"}))["recipe_options"] == {}
 
 
 def test_trace_is_repeatable_and_sees_an_option(tmp_path):
