@@ -171,9 +171,14 @@ def markdown(summary: list[dict], comps: list[dict], baseline: str, domains: lis
         delta = f"{fmt(c['diff'])} [{fmt(c['ci95'][0])}, {fmt(c['ci95'][1])}]" if c else "—"
         cells = [str(i), s["row"] + (" ⊕" if s["combination"] else ""), _params(s["params"]),
                  f"{s['step_s']:.2f}" if s["step_s"] else "?", *(f"{s['domains'][d]:.1f}" for d in domains),
-                 f"{s['unseen']:.1f} ± {s['unseen_pm']:.1f}" if len(s["seeds"]) > 1 else f"{s['unseen']:.1f} (1 seed)", delta, c["verdict"] if c else "baseline"]
+                 _unseen(s), delta, c["verdict"] if c else "baseline"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _unseen(s: dict) -> str:
+    """The unseen mean with its 95 % half-width; a one-seed row has no seed interval and says so."""
+    return f"{s['unseen']:.1f} ± {s['unseen_pm']:.1f}" if len(s["seeds"]) > 1 else f"{s['unseen']:.1f} (1 seed)"
 
 
 def _params(n: int) -> str:

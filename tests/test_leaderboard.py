@@ -2,6 +2,7 @@
 config on its profile; bad files are refused naming the row; overrides win over protocol and row; the board's
 means, unseen score and 95 % half-width equal a direct computation; every row is compared with the baseline and
 every combination with its parts, paired by seed."""
+import json
 import math
 
 import numpy as np
@@ -129,7 +130,7 @@ def test_the_readme_leaderboard_is_read_from_the_record_against_its_protocol(tmp
         lb.readme_section(record, other)
     # write_readme fills both generated blocks, saves the figure beside the record and keeps the rest
     (tmp_path / "results" / "90_leaderboard").mkdir(parents=True)
-    (tmp_path / "results" / "90_leaderboard" / "mini.json").write_text(__import__("json").dumps(record))
+    (tmp_path / "results" / "90_leaderboard" / "mini.json").write_text(json.dumps(record))
     (tmp_path / "README.md").write_text("top\n<!-- leaderboard:start -->\nold\n<!-- leaderboard:end -->\nmid\n"
                                         "<!-- results:start -->\nold\n<!-- results:end -->\nend\n")
     monkeypatch.setattr(tables, "ROOT", tmp_path)

@@ -4,9 +4,8 @@ The trace is the cheap half of the evidence that a run's numbers still come from
 (golden-output tests, as timm's stored inference outputs or transformers' expected logit slices).
 :func:`shrink` keeps everything that selects code -- method, head, recipe and all their options, the
 data strings, render size, evaluation mode -- and scales down only sizes: the ``tiny`` random ViT
-(4 blocks, 64-d), 8 training images, 3 steps of 2 (FisherTune: one step per phase, its phases given as
-steps or as fractions), 2 images per
-evaluation set (the first two sets). Rein-A's source-only start (``recipe_options.init``) is the
+(4 blocks, 64-d), 8 training images, 3 steps of 2 (FisherTune: one step per phase, whether its phases
+are given as steps or as fractions), 2 images per evaluation set (the first two sets). Rein-A's source-only start (``recipe_options.init``) is the
 trace of the run it names, trained first in the same process.
 
 The digest is sha256 over every logged loss term of every step (as printed by the trainer), the
@@ -49,9 +48,9 @@ def shrink(cfg: dict) -> dict:
     c["train"].update(max_steps=STEPS, batch_size=BATCH, log_every=1, ckpt_every=0, eval_every=0, keep_ckpts=1)
     c["eval"]["batch_size"] = BATCH
     ro = c["recipe_options"] = dict(c.get("recipe_options") or {})
-    for phase in ("t1", "t2"):  # FisherTune's phases: one step each, T3 gets the rest; a fraction of 3 steps
-        v = ro.get(phase)     # (or the recipe's default fraction) would round T2 to no step at all
-        if (isinstance(v, int) and not isinstance(v, bool)) or (c.get("recipe") == "fishertune" and not isinstance(v, int)):
+    for phase in ("t1", "t2"):  # FisherTune's phases: one step each, T3 gets the rest (a fraction of 3 steps,
+        v = ro.get(phase)     # or the recipe's default fraction, would round T2 to no step at all)
+        if c.get("recipe") == "fishertune" or (isinstance(v, int) and not isinstance(v, bool)):
             ro[phase] = 1
     ro.pop("init", None)
     return c
